@@ -1,0 +1,3 @@
+export * from './pod';
+export * from './realtime-bot';
+export * from './scheduled-bot';

@@ -1,0 +1,64 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as jsyaml from 'js-yaml';
+import type { FleetDocuments } from '../model/document';
+
+/** Raised when a source cannot be read or is not a fleet; nothing is changed then. */
+export class SourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceError';
+  }
+}
+
+/** Parses a fleet file's text: `{ bots: [...], bot_schedules: [...] }` as YAML or JSON. */
+export function parseFleetText(text: string, origin: string): FleetDocuments {
+  let data: unknown;
+  try {
+    // JSON is YAML, but JSON.parse is much faster for large exported fleets.
+    data = /^\s*[{[]/.test(text) ? JSON.parse(text) : jsyaml.load(text, { filename: origin });
+  } catch (e) {
+    if (/^\s*[{[]/.test(text)) {
+      try {
+        data = jsyaml.load(text, { filename: origin });
+      } catch {
+        throw new SourceError(`${origin}: not valid JSON or YAML: ${(e as Error).message}`);
+      }
+    } else {
+      throw new SourceError(`${origin}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (data === null || data === undefined) return { bots: [], bot_schedules: [] };
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new SourceError(`${origin}: a fleet file is a map with "bots" and "bot_schedules" lists`);
+  }
+  const { bots, bot_schedules: schedules } = data as { bots?: unknown; bot_schedules?: unknown };
+  for (const [name, v] of [['bots', bots], ['bot_schedules', schedules]] as const) {
+    if (v !== undefined && v !== null && !Array.isArray(v)) throw new SourceError(`${origin}: "${name}" must be a list`);
+  }
+  if (bots === undefined && schedules === undefined) {
+    throw new SourceError(`${origin}: neither "bots" nor "bot_schedules" found; is this a fleet file?`);
+  }
+  return { bots: (bots as unknown[] | null) ?? [], bot_schedules: (schedules as unknown[] | null) ?? [] };
+}
+
+/** Reads a fleet file from disk. */
+export function readFleetFile(file: string): FleetDocuments {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new SourceError(`cannot read fleet file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseFleetText(text, path.basename(file));
+}
+
+/** Writes a fleet file atomically (temp file + rename), as YAML or JSON by extension. */
+export function writeFleetFile(file: string, docs: FleetDocuments): void {
+  const text = /\.json$/i.test(file)
+    ? JSON.stringify(docs, null, 2) + '\n'
+    : jsyaml.dump(docs, { lineWidth: -1, noRefs: true, sortKeys: false });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}

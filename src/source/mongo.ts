@@ -1,0 +1,98 @@
+import { MongoClient, MongoClientOptions } from 'mongodb';
+import type { Collection, FleetDocuments } from '../model/document';
+import { SourceError } from './file';
+
+/** Where the two collections live (SPEC §1; both overridable). */
+export interface MongoNames {
+  /** Database of realtime bots. */
+  readonly botsDb: string;
+  /** Collection of realtime bots. */
+  readonly botsCollection: string;
+  /** Database of schedules. */
+  readonly schedulesDb: string;
+  /** Collection of schedules. */
+  readonly schedulesCollection: string;
+}
+
+/** SPEC defaults: `bot_runner.bots` and `bot_scheduler.bot_schedules`. */
+export const DEFAULT_MONGO_NAMES: MongoNames = {
+  botsDb: 'bot_runner',
+  botsCollection: 'bots',
+  schedulesDb: 'bot_scheduler',
+  schedulesCollection: 'bot_schedules',
+};
+
+/** the0's enabled filter (SPEC §1.2): only a boolean `config.enabled: false` disables. */
+export const ENABLED_FILTER = { $or: [{ 'config.enabled': { $ne: false } }, { 'config.enabled': { $exists: false } }] };
+
+/** Removes credentials from a MongoDB URI for messages and logs. */
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** The MongoDB source, through the official driver. */
+export class MongoSource {
+  private client?: MongoClient;
+
+  constructor(
+    private readonly uri: string,
+    private readonly names: MongoNames = DEFAULT_MONGO_NAMES,
+    private readonly clientOptions: MongoClientOptions = {},
+  ) {}
+
+  /** `mongodb://host/…` without credentials. */
+  describe(): string {
+    return redactUri(this.uri);
+  }
+
+  /** The connected client (connects on first use). */
+  async connect(): Promise<MongoClient> {
+    if (!this.client) {
+      const client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...this.clientOptions });
+      try {
+        await client.connect();
+      } catch (e) {
+        await client.close().catch(() => undefined);
+        throw new SourceError(`cannot reach MongoDB at ${this.describe()}: ${(e as Error).message}`);
+      }
+      this.client = client;
+    }
+    return this.client;
+  }
+
+  /** The driver collection behind one of our two lists. */
+  async collection(which: Collection) {
+    const client = await this.connect();
+    return which === 'bots'
+      ? client.db(this.names.botsDb).collection(this.names.botsCollection)
+      : client.db(this.names.schedulesDb).collection(this.names.schedulesCollection);
+  }
+
+  /** Every enabled bot and schedule (full scan: one fleetsynth owns all bots). */
+  async read(): Promise<FleetDocuments> {
+    try {
+      const [bots, schedules] = await Promise.all([this.readCollection('bots'), this.readCollection('bot_schedules')]);
+      return { bots, bot_schedules: schedules };
+    } catch (e) {
+      if (e instanceof SourceError) throw e;
+      throw new SourceError(`reading MongoDB at ${this.describe()} failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** One enabled document by id (an indexed lookup, never a scan), or null. */
+  async findEnabled(which: Collection, id: string): Promise<Record<string, unknown> | null> {
+    const coll = await this.collection(which);
+    return coll.findOne({ id, ...ENABLED_FILTER }, { projection: { _id: 0 } });
+  }
+
+  private async readCollection(which: Collection): Promise<unknown[]> {
+    const coll = await this.collection(which);
+    return coll.find(ENABLED_FILTER, { projection: { _id: 0 }, sort: { id: 1 }, batchSize: 2000 }).toArray();
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    await this.client?.close();
+    this.client = undefined;
+  }
+}

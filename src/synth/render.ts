@@ -1,0 +1,70 @@
+import { App, Chart } from 'cdk8s';
+import { RealtimeBot } from '../constructs/realtime-bot';
+import { ScheduledBot } from '../constructs/scheduled-bot';
+import type { BotSpec } from '../model/bot';
+import { findLeaks } from '../model/secrets';
+import type { RenderSettings } from '../settings';
+import { botFilePath } from './shard';
+import { stringifyDocuments } from './yaml';
+
+/** One bot's file: where it goes and its exact bytes. */
+export interface RenderedBot {
+  /** Bot id. */
+  readonly id: string;
+  /** `realtime` or `scheduled`. */
+  readonly kind: BotSpec['kind'];
+  /** Path under the output root, e.g. `bots/shard-07/bot-<id>.yaml`. */
+  readonly relPath: string;
+  /** File content. */
+  readonly text: string;
+  /** Number of Kubernetes objects in the file. */
+  readonly objects: number;
+  /** Secret key paths whose values were found in the text (must be empty). */
+  readonly leaks: string[];
+}
+
+/** Adds the construct of one bot to a chart. */
+export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
+  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', { spec, settings });
+  else new ScheduledBot(chart, 'Bot', { spec, settings });
+}
+
+/**
+ * Renders bots one at a time, each in its own Chart of one long-lived App. A Chart is removed
+ * after it is rendered: cdk8s walks the whole App on every `Chart.toJson()` (dependency
+ * resolution and validation), so an App holding thousands of Charts is quadratic, while a new
+ * App per bot pays the App's setup each time. This keeps cdk8s's own semantics (validation,
+ * token resolution, key sorting) and linear cost.
+ */
+export class BotRenderer {
+  private readonly app = new App({ outdir: 'unused' });
+  private seq = 0;
+
+  constructor(private readonly settings: RenderSettings) {}
+
+  /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */
+  toJson(spec: BotSpec): unknown[] {
+    const id = `bot${this.seq++}`;
+    const chart = new Chart(this.app, id);
+    try {
+      addBot(chart, spec, this.settings);
+      return chart.toJson();
+    } finally {
+      this.app.node.tryRemoveChild(id);
+    }
+  }
+
+  /** One bot's file, leak-scanned. */
+  render(spec: BotSpec): RenderedBot {
+    const objects = this.toJson(spec);
+    const text = stringifyDocuments(objects);
+    return {
+      id: spec.id,
+      kind: spec.kind,
+      relPath: botFilePath(spec.id, spec.fileName, this.settings.shards),
+      text,
+      objects: objects.length,
+      leaks: spec.secrets.length > 0 ? findLeaks(text, spec.secrets) : [],
+    };
+  }
+}

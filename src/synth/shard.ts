@@ -1,0 +1,22 @@
+import { createHash } from 'node:crypto';
+
+/** Directory under the output root that holds the bots' shard directories. */
+export const BOTS_DIR = 'bots';
+
+/**
+ * The shard directory of a bot: a pure function of its id and the shard count, so adding or
+ * removing other bots never moves a file. Argo CD makes one Application per shard directory.
+ */
+export function shardOf(id: string, shards: number): string {
+  const n = createHash('sha1').update(id).digest().readUInt32BE(0) % shards;
+  const width = Math.max(2, String(shards - 1).length);
+  return `shard-${String(n).padStart(width, '0')}`;
+}
+
+/** Relative path (POSIX separators) of a bot's file under the output root. */
+export function botFilePath(id: string, fileName: string, shards: number): string {
+  return `${BOTS_DIR}/${shardOf(id, shards)}/${fileName}`;
+}
+
+/** Names fleetsynth gives bot files; nothing else in a shard directory is ever touched. */
+export const BOT_FILE_PATTERN = /^(bot|schedule)-([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.yaml$/;

@@ -1,0 +1,151 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BotSpec } from '../model/bot';
+import type { FleetDocuments } from '../model/document';
+import { buildFleet, Fleet } from '../model/fleet';
+import { secretKeyMatcher } from '../model/secrets';
+import type { RenderSettings } from '../settings';
+import { BatchItem, BatchTask, runBatch } from './batch';
+import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
+import { BotRenderer } from './render';
+import { botFilePath } from './shard';
+import { isManagedFile, listBotFiles } from './writer';
+
+/** Raised when the source holds no document at all: never a reason to delete every manifest. */
+export class EmptySourceError extends Error {
+  constructor() {
+    super('the source holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty)');
+    this.name = 'EmptySourceError';
+  }
+}
+
+/** How to synthesize. */
+export interface SynthOptions {
+  /** Output root (`dist`, or a directory inside a GitOps working copy). */
+  readonly outDir: string;
+  /** Render settings. */
+  readonly settings: RenderSettings;
+  /** Accept a source with no documents (then every managed bot file is removed). */
+  readonly allowEmpty?: boolean;
+  /** Render threads; default one per core for large fleets, none for small ones. */
+  readonly workers?: number;
+  /** Write files and remove stale ones (default true); false only renders and reports. */
+  readonly write?: boolean;
+  /** Keep every rendered file's text in the result (diff and publish need it). */
+  readonly collect?: boolean;
+  /** Only these bot ids are re-rendered and pruned (a live resync of a few bots). */
+  readonly onlyIds?: ReadonlySet<string>;
+  /** Reuse a renderer (a live service renders single bots often). */
+  readonly renderer?: BotRenderer;
+}
+
+/** What a synth did. */
+export interface SynthResult {
+  /** The validated fleet. */
+  readonly fleet: Fleet;
+  /** Number of Kubernetes objects rendered. */
+  readonly objects: number;
+  /** Paths (under the output root) whose bytes changed. */
+  readonly written: string[];
+  /** Number of files rendered with the same bytes as before. */
+  readonly unchanged: number;
+  /** Stale managed files removed. */
+  readonly removed: string[];
+  /** Files of failed bots kept as they were. */
+  readonly kept: string[];
+  /** Files in shard directories that fleetsynth did not write: left alone. */
+  readonly foreign: string[];
+  /** Every problem, one line each, naming the bot: documents, leaks, render failures. */
+  readonly errors: string[];
+  /** Warnings, one line each, naming the bot. */
+  readonly warnings: string[];
+  /** Rendered text by path, when `collect` was set. */
+  readonly files?: Map<string, string>;
+}
+
+/** Documents → validated fleet → one file per bot, written deterministically. */
+export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Promise<SynthResult> {
+  const fleet = buildFleet(docs, { isSecretKey: secretKeyMatcher(opts.settings.secretKeys) });
+  if (docs.bots.length + docs.bot_schedules.length === 0 && !opts.allowEmpty) throw new EmptySourceError();
+  return synthesizeFleet(fleet, opts);
+}
+
+/** Renders and writes an already validated fleet. */
+export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise<SynthResult> {
+  const write = opts.write ?? true;
+  const only = opts.onlyIds;
+  const specs = only ? fleet.specs.filter((s) => only.has(s.id)) : fleet.specs;
+  const existingFiles = listBotFiles(opts.outDir);
+  const existing = new Set(existingFiles.map((f) => f.relPath));
+  const items = await renderSpecs(specs, existing, opts, write);
+
+  const errors = fleet.errors.filter((e) => !only || (e.id !== undefined && only.has(e.id))).map((e) => e.toString());
+  const keepIds = new Set(fleet.failedIds);
+  const desired = new Set<string>();
+  const written: string[] = [];
+  const files = opts.collect ? new Map<string, string>() : undefined;
+  let unchanged = 0;
+  let objects = 0;
+  for (const item of items) {
+    if (item.error !== undefined) {
+      errors.push(`${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: render failed: ${item.error}`);
+      keepIds.add(item.id);
+      continue;
+    }
+    if (item.status === 'leak') {
+      errors.push(
+        `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: secret value of config key(s) ${item.leaks.join(', ')} ` +
+          'found in the rendered manifest; file not written (add the key to --secret-keys or report a bug)',
+      );
+      keepIds.add(item.id);
+      continue;
+    }
+    desired.add(item.relPath);
+    objects += item.objects;
+    if (item.status === 'written') written.push(item.relPath);
+    else if (item.status === 'unchanged') unchanged++;
+    if (files && item.text !== undefined) files.set(item.relPath, item.text);
+  }
+
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const foreign: string[] = [];
+  for (const f of existingFiles) {
+    if (desired.has(f.relPath)) continue;
+    if (only && !only.has(f.id)) continue;
+    if (keepIds.has(f.id)) {
+      kept.push(f.relPath);
+      continue;
+    }
+    const abs = path.join(opts.outDir, f.relPath);
+    if (!isManagedFile(abs)) {
+      foreign.push(f.relPath);
+      continue;
+    }
+    if (write) fs.rmSync(abs, { force: true });
+    removed.push(f.relPath);
+  }
+
+  const warnings = fleet.warnings
+    .filter((w) => !only || only.has(w.id))
+    .map((w) => `${w.collection}/${w.id}: ${w.message}`);
+  return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files };
+}
+
+async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opts: SynthOptions, write: boolean): Promise<BatchItem[]> {
+  const base = { settings: opts.settings, outDir: opts.outDir, write, collect: opts.collect ?? false };
+  const existingFor = (chunk: readonly BotSpec[]) =>
+    chunk.map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)).filter((p) => existing.has(p));
+  const workers = opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
+  if (workers <= 1 || specs.length < 2) {
+    return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer);
+  }
+  // Several chunks per worker so a slow chunk does not leave a core idle at the end.
+  const chunkSize = Math.max(100, Math.ceil(specs.length / (workers * 4)));
+  const tasks: BatchTask[] = [];
+  for (let i = 0; i < specs.length; i += chunkSize) {
+    const chunk = specs.slice(i, i + chunkSize);
+    tasks.push({ ...base, specs: chunk, existing: existingFor(chunk) });
+  }
+  return (await runOnWorkers(tasks, workers)).flat();
+}
