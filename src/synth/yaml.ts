@@ -62,11 +62,17 @@ const MAX_CACHE = 50_000;
 let valueCache = new Map<string, string>();
 let keyCache = new Map<string, string>();
 
+// Lines starting like a document marker are quoted depending on the indent (yaml's
+// containsDocumentMarker), so their rendering is never cached.
+const DOCUMENT_MARKER = /^(%|---|\.\.\.)/m;
+
 function scalarString(s: string, indent: string, implicitKey: boolean): string {
   if (SIMPLE.test(s) && !YAML11_WORDS.has(s)) return s;
-  // Single-line results do not depend on the indent (lineWidth 0 disables folding; document
-  // markers only matter at indent ''), so they can be cached per key/value role.
-  if (s.includes('\n')) return libraryString(s, indent, implicitKey);
+  // yaml resolves the JS string '<<' to its YAML 1.1 merge-key tag, which prints it bare.
+  if (s === '<<') return s;
+  // Other single-line results do not depend on the indent (lineWidth 0 disables folding), so
+  // they can be cached per key/value role.
+  if (s.includes('\n') || DOCUMENT_MARKER.test(s)) return libraryString(s, indent, implicitKey);
   const cache = implicitKey ? keyCache : valueCache;
   let out = cache.get(s);
   if (out === undefined) {
