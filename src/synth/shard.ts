@@ -8,9 +8,12 @@ export const BOTS_DIR = 'bots';
  * removing other bots never moves a file. Argo CD makes one Application per shard directory.
  */
 export function shardOf(id: string, shards: number): string {
-  const n = createHash('sha1').update(id).digest().readUInt32BE(0) % shards;
-  const width = Math.max(2, String(shards - 1).length);
-  return `shard-${String(n).padStart(width, '0')}`;
+  return shardName(createHash('sha1').update(id).digest().readUInt32BE(0) % shards, shards);
+}
+
+/** Directory name of shard `index` of `shards`: `shard-07` (wider when there are over 100). */
+export function shardName(index: number, shards: number): string {
+  return `shard-${String(index).padStart(Math.max(2, String(shards - 1).length), '0')}`;
 }
 
 /** Relative path (POSIX separators) of a bot's file under the output root. */

@@ -8,8 +8,18 @@ import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, runBatch } from './batch';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
-import { botFilePath } from './shard';
-import { isManagedFile, listBotFiles } from './writer';
+import { BOTS_DIR, botFilePath, shardName } from './shard';
+import { isManagedFile, listBotFiles, writeIfChanged } from './writer';
+
+/**
+ * Every shard directory holds this file, so a shard whose last bot is removed still exists in Git:
+ * its Argo CD Application then prunes that bot instead of being deleted with the directory (which,
+ * with preserveResourcesOnDeletion, would leave the bot running unmanaged). Argo CD ignores it
+ * (not *.yaml).
+ */
+export const SHARD_MARKER = '.fleetsynth-shard';
+const SHARD_MARKER_TEXT =
+  '# Managed by fleetsynth: keeps this shard directory (and its Argo CD Application) alive when it holds no bot.\n';
 
 /** Raised when the source holds no document at all: never a reason to delete every manifest. */
 export class EmptySourceError extends Error {
@@ -126,10 +136,27 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
     removed.push(f.relPath);
   }
 
+  if (write && !only) writeShardMarkers(opts.outDir, opts.settings.shards);
+
   const warnings = fleet.warnings
     .filter((w) => !only || only.has(w.id))
     .map((w) => `${w.collection}/${w.id}: ${w.message}`);
   return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files };
+}
+
+function writeShardMarkers(outDir: string, shards: number): void {
+  const wanted = new Set<string>();
+  for (let i = 0; i < shards; i++) wanted.add(shardName(i, shards));
+  for (const name of wanted) writeIfChanged(path.join(outDir, BOTS_DIR, name, SHARD_MARKER), SHARD_MARKER_TEXT, true);
+  // Shards beyond the current count (after --shards shrank) lose their marker once empty.
+  const root = path.join(outDir, BOTS_DIR);
+  for (const dir of fs.readdirSync(root)) {
+    if (wanted.has(dir)) continue;
+    const marker = path.join(root, dir, SHARD_MARKER);
+    if (!fs.existsSync(marker)) continue;
+    const rest = fs.readdirSync(path.join(root, dir)).filter((f) => f !== SHARD_MARKER);
+    if (rest.length === 0) fs.rmSync(marker);
+  }
 }
 
 async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opts: SynthOptions, write: boolean): Promise<BatchItem[]> {
