@@ -83,7 +83,15 @@ const GIT_TIMEOUT_MS = 10 * 60 * 1000;
 /** Variables that would point our git commands at another repository (set when running inside a git hook). */
 const GIT_REPO_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_COMMON_DIR'];
 
-interface GitRun {
+/** Environment for git: never prompts, English messages, no inherited repository redirection. */
+export function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', LANGUAGE: 'C' };
+  for (const k of GIT_REPO_ENV) delete env[k];
+  return env;
+}
+
+/** Result of one git command. */
+export interface GitRun {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
@@ -91,8 +99,7 @@ interface GitRun {
 
 /** Runs git without a shell; a non-zero exit is returned when `allowFail`, thrown otherwise. */
 export function runGit(cwd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean; config?: readonly string[] } = {}): Promise<GitRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', LANGUAGE: 'C' };
-  for (const k of GIT_REPO_ENV) delete env[k];
+  const env = gitEnv();
   const full = [...(opts.config ?? []).flatMap((c) => ['-c', c]), ...args];
   return new Promise((resolve, reject) => {
     const child = execFile('git', full, { cwd, env, maxBuffer: 1024 * 1024 * 1024, timeout: GIT_TIMEOUT_MS }, (err, stdout, stderr) => {
