@@ -1,0 +1,305 @@
+import { AckPolicy, DeliverPolicy, JetStreamApiError, JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
+// Types from nats-core: transport-node re-exports them through a subpath `moduleResolution: node` cannot see.
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type pino from 'pino';
+import type { Collection } from '../model/document';
+import type { EventOutcome, ServeMetrics } from './metrics';
+
+/** The six event subjects of SPEC §5.1 (never `the0.bot.>`: that also matches log traffic). */
+export const EVENT_SUBJECTS = [
+  'the0.bot.created',
+  'the0.bot.updated',
+  'the0.bot.deleted',
+  'the0.bot-schedule.created',
+  'the0.bot-schedule.updated',
+  'the0.bot-schedule.deleted',
+] as const;
+
+/** Stream the0's API publishes events into. */
+export const DEFAULT_STREAM = 'THE0_EVENTS';
+/** Durable consumer name (SPEC §5.4). */
+export const DEFAULT_DURABLE = 'fleetsynth';
+/** Queue group of the core-NATS fallback (not the0's `runtime`: we are not one of its workers). */
+export const DEFAULT_QUEUE_GROUP = 'fleetsynth';
+
+/** What an event asks for. */
+export type EventAction = 'created' | 'updated' | 'deleted';
+
+/** A parsed bot or schedule event. */
+export interface BotEvent {
+  /** Subject without any test prefix, e.g. `the0.bot.updated`. */
+  readonly subject: string;
+  /** Which collection the event is about. */
+  readonly collection: Collection;
+  /** created, updated or deleted. */
+  readonly action: EventAction;
+  /** Bot id. */
+  readonly id: string;
+  /** The document fields carried by the event (`config`, `custom`; deleted events: `config` only). */
+  readonly config?: unknown;
+  /** `custom` of created/updated events. */
+  readonly custom?: unknown;
+}
+
+/** A message that is not a usable event: never retried, never logged with its body. */
+export class EventParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EventParseError';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Parses one event in either payload form of SPEC §5.2: flat `{id, config, custom}` or wrapped
+ * `{type, entity_id, data: {id, config, custom}, timestamp}` (used when the flat form has no id).
+ */
+export function parseEvent(subject: string, data: Uint8Array | string): BotEvent {
+  const m = /^the0\.(bot|bot-schedule)\.(created|updated|deleted)$/.exec(subject);
+  if (!m) throw new EventParseError(`not an event subject: ${subject}`);
+  const collection: Collection = m[1] === 'bot' ? 'bots' : 'bot_schedules';
+  const action = m[2] as EventAction;
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+  } catch {
+    throw new EventParseError('payload is not JSON');
+  }
+  if (!isObject(body)) throw new EventParseError('payload is not a JSON object');
+  let doc: Record<string, unknown> = body;
+  if (typeof body.id !== 'string' || body.id === '') {
+    if (!isObject(body.data)) throw new EventParseError('payload has no "id" and no wrapped "data"');
+    doc = body.data;
+    if ((typeof doc.id !== 'string' || doc.id === '') && typeof body.entity_id === 'string') doc = { ...doc, id: body.entity_id };
+  }
+  const id = doc.id;
+  if (typeof id !== 'string' || id === '') throw new EventParseError('payload has no bot id');
+  if (action !== 'deleted') {
+    if (!isObject(doc.config)) throw new EventParseError(`${action} event for ${id} has no "config" object`);
+    if (!isObject(doc.custom)) throw new EventParseError(`${action} event for ${id} has no "custom" object`);
+  }
+  return { subject: m[0], collection, action, id, config: doc.config, custom: doc.custom };
+}
+
+/** Called per event; resolves when the event may be acknowledged, rejects to have it redelivered. */
+export type EventHandler = (event: BotEvent) => Promise<EventOutcome>;
+
+/** Options of {@link subscribeEvents}. */
+export interface EventSubscriptionOptions {
+  /** Connected NATS client (reconnects on its own). */
+  readonly nc: NatsConnection;
+  /** Does the work of one event. */
+  readonly handler: EventHandler;
+  /** Logger (subject, bot id and outcome only; never message bodies). */
+  readonly logger: pino.Logger;
+  /** Event counters. */
+  readonly metrics?: ServeMetrics;
+  /** JetStream stream (default THE0_EVENTS). */
+  readonly stream?: string;
+  /** Durable consumer name (default fleetsynth). */
+  readonly durable?: string;
+  /** Prefix of every subject, e.g. `test.x.` (tests run their own stream beside others). */
+  readonly subjectPrefix?: string;
+  /** Queue group of the core fallback (default fleetsynth). */
+  readonly queueGroup?: string;
+  /** Where a new durable starts (default all: the stream keeps 7 days, replay is idempotent). */
+  readonly deliverPolicy?: 'all' | 'new';
+  /** Ack wait of the durable (default 60 s: a batch render + push must fit in it). */
+  readonly ackWaitMs?: number;
+}
+
+/** A running subscription. */
+export interface EventSubscription {
+  /** `jetstream` (durable consumer) or `core` (fallback when the stream is missing). */
+  readonly mode: 'jetstream' | 'core';
+  /** Events being handled right now. */
+  inFlight(): number;
+  /** Stops taking events and waits for the ones in flight to finish (and be acked). */
+  stop(): Promise<void>;
+}
+
+function isNotFound(e: unknown, code: number): boolean {
+  return e instanceof JetStreamApiError && (e.code === code || e.status === 404);
+}
+
+/**
+ * Subscribes to the six event subjects: a JetStream durable pull consumer when the stream
+ * exists (events sent while fleetsynth was down are delivered after restart), else a core
+ * queue subscription per subject (what the0 did: events sent while down are lost, the periodic
+ * reconcile heals the manifests).
+ */
+export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<EventSubscription> {
+  const prefix = opts.subjectPrefix ?? '';
+  const stream = opts.stream ?? DEFAULT_STREAM;
+  const subjects = EVENT_SUBJECTS.map((s) => prefix + s);
+  const log = opts.logger;
+  const inFlight = new Set<Promise<void>>();
+
+  const run = async (subject: string, data: Uint8Array, deliveries: number): Promise<'ack' | 'term' | 'retry'> => {
+    const bare = subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
+    let event: BotEvent;
+    try {
+      event = parseEvent(bare, data);
+    } catch (e) {
+      const outcome: EventOutcome = (EVENT_SUBJECTS as readonly string[]).includes(bare) ? 'invalid' : 'ignored';
+      opts.metrics?.events.inc({ subject: bare, outcome });
+      log.warn({ subject: bare, outcome, reason: (e as Error).message }, 'event dropped');
+      return outcome === 'invalid' ? 'term' : 'ack';
+    }
+    const t0 = Date.now();
+    try {
+      const outcome = await opts.handler(event);
+      opts.metrics?.events.inc({ subject: bare, outcome });
+      log.info({ subject: bare, botId: event.id, outcome, ms: Date.now() - t0, deliveries }, 'event handled');
+      return outcome === 'rejected' ? 'term' : 'ack';
+    } catch (e) {
+      opts.metrics?.events.inc({ subject: bare, outcome: 'failed' });
+      log.error({ subject: bare, botId: event.id, outcome: 'failed', deliveries, err: (e as Error).message }, 'event failed; will be retried');
+      return 'retry';
+    }
+  };
+  const track = (p: Promise<void>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  const jsm = await jetstreamManager(opts.nc);
+  let streamSubjects: string[] | undefined;
+  try {
+    streamSubjects = (await jsm.streams.info(stream)).config.subjects;
+  } catch (e) {
+    if (!isNotFound(e, 10059)) throw e;
+  }
+
+  if (streamSubjects === undefined) {
+    log.warn({ stream }, 'JetStream stream not found: falling back to core NATS queue subscriptions (events sent while down are lost; the periodic reconcile heals manifests)');
+    const subs: Subscription[] = [];
+    for (const subject of subjects) {
+      subs.push(
+        opts.nc.subscribe(subject, {
+          queue: opts.queueGroup ?? DEFAULT_QUEUE_GROUP,
+          callback: (err, msg) => {
+            if (err) return;
+            // Core NATS cannot redeliver: retry here a few times before giving up.
+            track(
+              (async () => {
+                for (let attempt = 1; attempt <= 5; attempt++) {
+                  if ((await run(msg.subject, msg.data, attempt)) !== 'retry') return;
+                  await sleep(Math.min(1000 * 2 ** (attempt - 1), 10_000));
+                }
+              })(),
+            );
+          },
+        }),
+      );
+    }
+    return {
+      mode: 'core',
+      inFlight: () => inFlight.size,
+      stop: async () => {
+        for (const s of subs) s.unsubscribe();
+        await Promise.allSettled([...inFlight]);
+      },
+    };
+  }
+
+  const durable = opts.durable ?? DEFAULT_DURABLE;
+  await ensureConsumer(opts, jsm, stream, durable, subjects, streamSubjects);
+  const js = jetstream(opts.nc);
+  let stopped = false;
+  let messages: Awaited<ReturnType<Awaited<ReturnType<typeof js.consumers.get>>['consume']>> | undefined;
+
+  const handle = (m: JsMsg) => {
+    track(
+      run(m.subject, m.data, m.info.deliveryCount).then((r) => {
+        try {
+          if (r === 'ack') m.ack();
+          else if (r === 'term') m.term();
+          else m.nak(Math.min(1000 * 2 ** Math.min(m.info.deliveryCount - 1, 6), 60_000));
+        } catch (e) {
+          // Connection gone: the server redelivers after ack_wait; handling is idempotent.
+          log.warn({ subject: m.subject, err: (e as Error).message }, 'ack not sent');
+        }
+      }),
+    );
+  };
+
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const consumer = await js.consumers.get(stream, durable);
+        messages = await consumer.consume({ max_messages: 256 });
+        for await (const m of messages) handle(m);
+      } catch (e) {
+        if (stopped) break;
+        log.error({ stream, durable, err: (e as Error).message }, 'JetStream consumer stopped; retrying');
+        await sleep(1000);
+      }
+    }
+  })();
+
+  log.info({ stream, durable, subjects: subjects.length }, 'consuming events from JetStream');
+  return {
+    mode: 'jetstream',
+    inFlight: () => inFlight.size,
+    stop: async () => {
+      stopped = true;
+      await messages?.close().catch(() => undefined);
+      await loop;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+async function ensureConsumer(
+  opts: EventSubscriptionOptions,
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  stream: string,
+  durable: string,
+  subjects: string[],
+  streamSubjects: string[],
+): Promise<void> {
+  // One consumer keeps the stream's order across the six subjects (created before updated).
+  // Several filter subjects need NATS 2.10; on older servers a stream holding only our subjects
+  // needs no filter, and any other subject is acked and ignored by the handler.
+  const multiFilter = serverAtLeast(opts.nc.info?.version, [2, 10]);
+  const onlyOurs = streamSubjects.every((s) => subjects.includes(s));
+  const want = multiFilter && !onlyOurs ? subjects : [];
+  if (!multiFilter && !onlyOurs) {
+    opts.logger.warn({ stream }, 'NATS server < 2.10 cannot filter a consumer on several subjects; consuming the whole stream and ignoring other subjects');
+  }
+  let existing;
+  try {
+    existing = await jsm.consumers.info(stream, durable);
+  } catch (e) {
+    if (!isNotFound(e, 10014)) throw e;
+  }
+  if (!existing) {
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: opts.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+      ack_wait: (opts.ackWaitMs ?? 60_000) * 1_000_000,
+      max_ack_pending: 1000,
+      ...(want.length > 0 ? { filter_subjects: want } : {}),
+    });
+    return;
+  }
+  const have = existing.config.filter_subjects ?? (existing.config.filter_subject ? [existing.config.filter_subject] : []);
+  if (multiFilter && have.slice().sort().join(',') !== want.slice().sort().join(',')) {
+    opts.logger.info({ stream, durable }, 'updating the durable consumer\'s subject filter');
+    await jsm.consumers.update(stream, durable, { filter_subjects: want });
+  }
+}
+
+function serverAtLeast(version: string | undefined, min: [number, number]): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > min[0] || (major === min[0] && minor >= min[1]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

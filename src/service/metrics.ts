@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Outcome of one NATS event, as counted in `fleetsynth_events_total`. */
+export type EventOutcome = 'applied' | 'noop' | 'invalid' | 'rejected' | 'failed' | 'ignored';
+
+/** Kind of a query, as counted in `fleetsynth_query_seconds`. */
+export type QueryKind = 'realtime' | 'scheduled' | 'none';
+
+/**
+ * The service's Prometheus metrics, on a registry of their own (no global state: a test can
+ * run several services in one process).
+ */
+export class ServeMetrics {
+  /** The registry `/metrics` serves. */
+  readonly registry = new Registry();
+  /** NATS events by subject (without test prefix) and outcome. */
+  readonly events: Counter<'subject' | 'outcome'>;
+  /** Time from the first queued event of a batch (or a reconcile start) to its pushed commit. */
+  readonly resyncSeconds: Histogram<'mode'>;
+  /** Commits pushed. */
+  readonly commits: Counter<'mode'>;
+  /** Publish attempts that failed (push rejected, remote unreachable, render error). */
+  readonly pushFailures: Counter;
+  /** Bot ids waiting for a render and publish. */
+  readonly pending: Gauge;
+  /** Secret writes by operation (apply, delete) and outcome. */
+  readonly secretOps: Counter<'op' | 'outcome'>;
+  /** Query API latency by kind and HTTP status. */
+  readonly querySeconds: Histogram<'kind' | 'status'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.events = new Counter({ name: 'fleetsynth_events_total', help: 'NATS events received, by subject and outcome', labelNames: ['subject', 'outcome'], registers });
+    this.resyncSeconds = new Histogram({
+      name: 'fleetsynth_resync_seconds',
+      help: 'Latency from queued change to pushed commit (mode: events or reconcile)',
+      labelNames: ['mode'],
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.commits = new Counter({ name: 'fleetsynth_commits_total', help: 'Commits pushed to the GitOps repository', labelNames: ['mode'], registers });
+    this.pushFailures = new Counter({ name: 'fleetsynth_push_failures_total', help: 'Failed publish attempts (render, commit or push)', registers });
+    this.pending = new Gauge({ name: 'fleetsynth_pending_bots', help: 'Bot ids waiting to be rendered and published', registers });
+    this.secretOps = new Counter({ name: 'fleetsynth_secret_operations_total', help: 'Kubernetes Secret writes, by operation and outcome', labelNames: ['op', 'outcome'], registers });
+    this.querySeconds = new Histogram({
+      name: 'fleetsynth_query_seconds',
+      help: 'Query API latency by bot kind and HTTP status',
+      labelNames: ['kind', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'fleetsynth_' });
+  }
+
+  /** The query server's `observe` callback. */
+  observeQuery = (kind: QueryKind, status: number, seconds: number): void => {
+    this.querySeconds.observe({ kind, status: String(status) }, seconds);
+  };
+
+  /** Prometheus text exposition. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
