@@ -150,8 +150,9 @@ export async function readTreeFromGit(repoDir: string, ref: string, subPath: str
   let top: string;
   let prefix: string;
   try {
-    top = (await runGit(repoDir, ['rev-parse', '--show-toplevel'])).stdout.trim();
-    prefix = (await runGit(repoDir, ['rev-parse', '--show-prefix'])).stdout.trim();
+    const bare = (await runGit(repoDir, ['rev-parse', '--is-bare-repository'])).stdout.trim() === 'true';
+    top = bare ? repoDir : (await runGit(repoDir, ['rev-parse', '--show-toplevel'])).stdout.trim();
+    prefix = bare ? '' : (await runGit(repoDir, ['rev-parse', '--show-prefix'])).stdout.trim();
   } catch (e) {
     throw new DiffBaseError(`${repoDir} is not inside a git repository (${(e as Error).message}); pass --base <dir> to compare with a directory`);
   }

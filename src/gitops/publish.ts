@@ -1,0 +1,275 @@
+import { createHash, createHmac } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { FleetDocuments } from '../model/document';
+import { Fleet, buildFleet } from '../model/fleet';
+import { secretKeyMatcher } from '../model/secrets';
+import { RenderSettings, checkSettings } from '../settings';
+import type { Source } from '../source';
+import { SourceError } from '../source/file';
+import { botFilePath } from '../synth/shard';
+import { SynthResult, synthesizeFleet } from '../synth/synth';
+import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
+import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
+
+/** How to publish a fleet to the Git repository Argo CD watches. */
+export interface PublishOptions {
+  /** Where the bot documents come from. */
+  readonly source: Source;
+  /** Render settings. */
+  readonly settings: RenderSettings;
+  /** Repository URL or local path. */
+  readonly repo: string;
+  /** Branch; default `main`. */
+  readonly branch?: string;
+  /** Output root inside the repository; default `dist`. */
+  readonly path?: string;
+  /** Subject line of the commit; default `fleetsynth: +A ~C -R bots`. */
+  readonly message?: string;
+  /** Render and report against the remote branch; commit and push nothing. */
+  readonly dryRun?: boolean;
+  /** Allow removing more than max(10, 20 %) of the bot files in one publish. */
+  readonly allowMassDelete?: boolean;
+  /** Accept a source with no documents (then every bot file is removed; needs allowMassDelete too past the limit). */
+  readonly allowEmpty?: boolean;
+  /** Argo CD webhook URL (`https://argocd.example.com/api/webhook`) told about each push. */
+  readonly argocdWebhook?: string;
+  /** Shared secret of the Argo CD GitHub webhook (`X-Hub-Signature-256`), if configured. */
+  readonly argocdWebhookSecret?: string;
+  /** Local working copy; default a cache directory per repository and branch under the temp dir. */
+  readonly workDir?: string;
+  /** Commit author; default `fleetsynth <fleetsynth@localhost>`. */
+  readonly author?: { readonly name: string; readonly email: string };
+  /** Only these bot ids are rendered and pruned (a live resync of a few bots). */
+  readonly onlyIds?: ReadonlySet<string>;
+  /** Re-render attempts after rejected pushes; default 5. */
+  readonly retries?: number;
+  /** Render threads. */
+  readonly workers?: number;
+  /** Webhook timeout; default 5 s. */
+  readonly webhookTimeoutMs?: number;
+}
+
+/** Outcome of a webhook call; a failure is a warning. */
+export interface WebhookResult {
+  readonly ok: boolean;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+/** What a publish did (or, on a dry run, would do). */
+export interface PublishResult {
+  readonly dryRun: boolean;
+  /** Git outcome; absent on a dry run. */
+  readonly outcome?: PublishOutcome;
+  /** Render of the last attempt compared with the remote branch it was made on. */
+  readonly diff: FleetDiff;
+  /** Commit message made (or that would be made); null when nothing changed. */
+  readonly message: string | null;
+  /** Document and render problems (those bots kept their files). */
+  readonly errors: string[];
+  readonly warnings: string[];
+  /** Webhook call, when configured and a commit was pushed. */
+  readonly webhook?: WebhookResult;
+  /** On a dry run: why a real publish would be refused. */
+  readonly refusal?: PublishRefusedError;
+  /** 0 when everything rendered and was published; 1 when some document failed or (dry run) it would be refused. */
+  readonly exitCode: number;
+}
+
+/** Why a publish was refused: the remote is untouched and the working copy reset. */
+export type RefusalReason = 'source-failed' | 'empty-source' | 'mass-delete';
+
+/** A publish that was refused before anything reached the remote. */
+export class PublishRefusedError extends Error {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+    /** Files (under the output root) that would have been removed. */
+    readonly wouldRemove: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'PublishRefusedError';
+  }
+}
+
+const MAX_LISTED_REMOVALS = 50;
+const MAX_LISTED_IDS = 100;
+
+/** The most bot files one publish may remove without `allowMassDelete`. */
+export function massDeleteLimit(existing: number): number {
+  return Math.max(10, Math.floor(existing * 0.2));
+}
+
+/** Default working copy: one per repository and branch, reused between runs. */
+export function defaultWorkDir(repo: string, branch: string): string {
+  const key = createHash('sha256').update(`${repo}\0${branch}`).digest('hex').slice(0, 16);
+  return path.join(os.tmpdir(), 'fleetsynth-gitops', key);
+}
+
+/**
+ * Renders the fleet into the repository Argo CD watches and pushes it, guarded: an unreadable or
+ * empty source and a mass removal are refused before anything is committed; bad documents keep
+ * their previous files while the good ones are published.
+ */
+export async function publish(opts: PublishOptions): Promise<PublishResult> {
+  const problems = checkSettings(opts.settings);
+  if (problems.length > 0) throw new SourceError(`invalid settings: ${problems.join('; ')}`);
+  const branch = opts.branch ?? 'main';
+  const repoPath = opts.path ?? 'dist';
+  let docs: FleetDocuments;
+  try {
+    docs = await opts.source.read();
+  } catch (e) {
+    throw new PublishRefusedError('source-failed', `cannot read the source ${opts.source.describe()}: ${(e as Error).message}; nothing was published`);
+  }
+  if (docs.bots.length + docs.bot_schedules.length === 0 && !opts.allowEmpty) {
+    throw new PublishRefusedError(
+      'empty-source',
+      `the source ${opts.source.describe()} holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty); nothing was published`,
+    );
+  }
+  const fleet = buildFleet(docs, { isSecretKey: secretKeyMatcher(opts.settings.secretKeys) });
+  const ws = new GitWorkspace({ repo: opts.repo, branch, workDir: opts.workDir ?? defaultWorkDir(opts.repo, branch), path: repoPath, author: opts.author });
+  const label = `${redactUrl(opts.repo)}@${branch}:${repoPath}`;
+
+  let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
+  const render = async (outDir: string, write: boolean) => {
+    const base = readTreeFromDir(outDir);
+    const wouldRemove = plannedRemovals(fleet, base, opts);
+    const existing = [...base.keys()].filter((p) => classifyPath(p)?.kind !== 'platform').length;
+    const refusal = wouldRemove.length > massDeleteLimit(existing) && !opts.allowMassDelete ? massDeleteError(wouldRemove, existing) : undefined;
+    if (refusal && write) throw refusal;
+    const synth = await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
+    const failedIds = new Set(fleet.failedIds);
+    for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
+    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, platform: false });
+    // When writing, the index decides whether there is a commit (shard markers count too).
+    const message = write || diff.entries.length > 0 ? commitMessage(diff, opts.message) : null;
+    last = { diff, synth, message };
+    return { message, refusal };
+  };
+
+  if (opts.dryRun) {
+    await ws.sync();
+    const { refusal } = await render(ws.outDir, false);
+    const r = last!;
+    return { dryRun: true, diff: r.diff, message: r.message, errors: r.synth.errors, warnings: r.synth.warnings, refusal, exitCode: refusal || r.synth.errors.length > 0 ? 1 : 0 };
+  }
+
+  const outcome = await ws.publish(async (outDir) => (await render(outDir, true)).message, { retries: opts.retries });
+  const r = last!;
+  let webhook: WebhookResult | undefined;
+  const warnings = [...r.synth.warnings];
+  if (outcome.pushed && outcome.commit && opts.argocdWebhook) {
+    webhook = await notifyArgoCd(opts.argocdWebhook, pushEvent({ repo: opts.repo, branch, repoPath, commit: outcome.commit, message: outcome.message ?? '', diff: r.diff }), {
+      timeoutMs: opts.webhookTimeoutMs,
+      secret: opts.argocdWebhookSecret,
+    });
+    if (!webhook.ok) warnings.push(`Argo CD webhook ${safeUrl(opts.argocdWebhook)} failed: ${webhook.error ?? `HTTP ${webhook.status}`} (Argo CD will still see the commit when it next polls)`);
+  }
+  return {
+    dryRun: false,
+    outcome,
+    diff: r.diff,
+    message: outcome.commit ? (outcome.message ?? null) : null,
+    errors: r.synth.errors,
+    warnings,
+    webhook,
+    exitCode: r.synth.errors.length > 0 ? 1 : 0,
+  };
+}
+
+/** Managed bot files the render would remove: in the tree, not rendered, and not of a failed document. */
+function plannedRemovals(fleet: Fleet, base: ReadonlyMap<string, string>, opts: PublishOptions): string[] {
+  const only = opts.onlyIds;
+  const desired = new Set(fleet.specs.filter((s) => !only || only.has(s.id)).map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)));
+  const out: string[] = [];
+  for (const p of base.keys()) {
+    const c = classifyPath(p);
+    if (!c || c.kind === 'platform' || desired.has(p) || fleet.failedIds.has(c.id!) || (only && !only.has(c.id!))) continue;
+    out.push(p);
+  }
+  return out.sort();
+}
+
+function massDeleteError(wouldRemove: readonly string[], existing: number): PublishRefusedError {
+  const listed = wouldRemove.slice(0, MAX_LISTED_REMOVALS).map((p) => `  ${p}`);
+  if (wouldRemove.length > MAX_LISTED_REMOVALS) listed.push(`  … and ${wouldRemove.length - MAX_LISTED_REMOVALS} more`);
+  return new PublishRefusedError(
+    'mass-delete',
+    `refusing to remove ${wouldRemove.length} of ${existing} bot files (the limit is ${massDeleteLimit(existing)}: max(10, 20 %)); ` +
+      `if the source is right, run again with --allow-mass-delete. Nothing was published. Would remove:\n${listed.join('\n')}`,
+    wouldRemove,
+  );
+}
+
+/** `fleetsynth: +A ~C -R bots`, then the ids per kind of change (capped). */
+export function commitMessage(diff: FleetDiff, subject?: string): string {
+  const s = diff.summary;
+  const stats = `fleetsynth: +${s.added} ~${s.changed} -${s.removed} bots`;
+  const lines = [subject?.trim() || stats, ''];
+  if (subject?.trim()) lines.push(stats, '');
+  let listed = 0;
+  for (const status of ['added', 'changed', 'removed'] as const) {
+    const entries = diff.entries.filter((e) => e.status === status && e.id !== undefined);
+    if (entries.length === 0) continue;
+    lines.push(`${status}:`);
+    for (const e of entries) {
+      if (listed >= MAX_LISTED_IDS) break;
+      lines.push(`  ${e.kind === 'schedule' ? 'schedule' : 'bot'} ${e.id}${status === 'changed' ? ` (${[...new Set(e.changes.map((c) => c.field))].join(', ')})` : ''}`);
+      listed++;
+    }
+  }
+  const total = diff.entries.filter((e) => e.id !== undefined).length;
+  if (total > listed) lines.push(`… and ${total - listed} more`);
+  while (lines[lines.length - 1] === '') lines.pop();
+  return lines.join('\n') + '\n';
+}
+
+/** A GitHub-style push event, which Argo CD's webhook handler understands. */
+export function pushEvent(p: { repo: string; branch: string; repoPath: string; commit: string; message: string; diff: FleetDiff }): Record<string, unknown> {
+  const url = stripCredentials(p.repo);
+  const inRepo = (rel: string) => (p.repoPath === '.' || p.repoPath === '' ? rel : path.posix.join(p.repoPath, rel));
+  const files = (pick: (e: DiffEntry) => string[]) => p.diff.entries.flatMap(pick).map(inRepo).sort();
+  const commit = {
+    id: p.commit,
+    message: p.message,
+    added: files((e) => (e.status === 'added' || e.basePath ? [e.path] : [])),
+    modified: files((e) => (e.status === 'changed' && !e.basePath ? [e.path] : [])),
+    removed: files((e) => (e.status === 'removed' ? [e.path] : e.basePath ? [e.basePath] : [])),
+  };
+  return {
+    ref: `refs/heads/${p.branch}`,
+    after: p.commit,
+    repository: { html_url: url.replace(/\.git$/, ''), clone_url: url, default_branch: p.branch },
+    commits: [commit],
+    head_commit: commit,
+  };
+}
+
+/** POSTs a push event to Argo CD; never throws. */
+export async function notifyArgoCd(url: string, event: Record<string, unknown>, opts: { timeoutMs?: number; secret?: string } = {}): Promise<WebhookResult> {
+  const body = JSON.stringify(event);
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'User-Agent': 'fleetsynth' };
+  if (opts.secret) headers['X-Hub-Signature-256'] = `sha256=${createHmac('sha256', opts.secret).update(body).digest('hex')}`;
+  try {
+    const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) });
+    await res.arrayBuffer().catch(() => undefined);
+    return res.ok ? { ok: true, status: res.status } : { ok: false, status: res.status };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string; message?: string } };
+    const why = err.name === 'TimeoutError' ? 'timed out' : err.cause?.code ?? err.cause?.message ?? err.message;
+    return { ok: false, error: redactUrl(String(why)) };
+  }
+}
+
+/** A repository URL without user info, safe to send and print. */
+function stripCredentials(repo: string): string {
+  return repo.replace(/(\/\/)[^/@\s]+@/, '$1');
+}
+
+/** A URL for messages: no credentials, no query string. */
+function safeUrl(url: string): string {
+  return stripCredentials(url).replace(/[?#].*$/, '');
+}
