@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { registerGitopsCommands } from './gitops/commands';
 import { failureMessage, reportSynth, runSynth } from './run-synth';
 import { RenderSettings, renderSettingsFromEnv } from './settings';
 import { mongoNamesFromEnv, openSource } from './source';
@@ -76,6 +77,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     }
   });
 
+  registerGitopsCommands(program, io, setExit);
   return program;
 }
 
