@@ -298,11 +298,12 @@ function containersOf(template: Obj): Obj[] {
 function parseObjects(text: string): Map<string, Obj> | undefined {
   try {
     const objects = new Map<string, Obj>();
+    // Core schema: no timestamps or other types that are not JSON; faster too.
     jsyaml.loadAll(text, (doc) => {
       if (!isObj(doc)) return;
       const name = `${String(doc.kind ?? '?')}/${String(get(doc, 'metadata', 'name') ?? '?')}`;
       objects.set(objects.has(name) ? `${name}#${objects.size}` : name, doc);
-    });
+    }, { schema: jsyaml.CORE_SCHEMA });
     return objects;
   } catch {
     return undefined;
@@ -469,11 +470,10 @@ function configChanges(a: Map<string, string>, b: Map<string, string>, out: Fiel
   }
 }
 
-/** Copies of the objects without what the named fields already report. */
+/** Removes (in place: the facts were taken already) what the named fields report. */
 function stripCovered(objects: Map<string, Obj>): Map<string, Obj> {
   const out = new Map<string, Obj>();
-  for (const [name, o] of objects) {
-    const c = structuredClone(o);
+  for (const [name, c] of objects) {
     const dropKeys = (m: unknown, keys: string[]) => isObj(m) && keys.forEach((k) => delete m[k]);
     dropKeys(get(c, 'metadata', 'labels'), [RUNTIME_LABEL, VERSION_LABEL]);
     dropKeys(get(c, 'metadata', 'annotations'), [SCHEDULE_HASH, CONFIG_HASH]);
