@@ -198,3 +198,15 @@ test('platform manifests are compared when the render has them; partial renders 
   expect(diffTrees(a, new Map()).entries.map((e) => e.kind)).toEqual(['bot']);
   expect(diffTrees(a, new Map(), { onlyIds: new Set(['zzz']) }).entries).toEqual([]);
 });
+
+test('markdown caps the changes shown per bot', async () => {
+  const baseDir = path.join(tmp, 'wide');
+  await render(f.base, baseDir);
+  const wide = clone(f.base);
+  for (let i = 0; i < 100; i++) wide.bots[0].config[`param${String(i).padStart(3, '0')}`] = i;
+  const r = await diffRender({ docs: wide as unknown as FleetDocuments, settings, base: { dir: baseDir } });
+  const md = formatDiff(r.diff, 'markdown');
+  expect(md.match(/^- \*\*config\*\*/gm)).toHaveLength(40);
+  expect(md).toContain('- … and 60 more changes');
+  expect(formatDiff(r.diff, 'text').match(/config param/g)).toHaveLength(100);
+});

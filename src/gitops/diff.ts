@@ -25,6 +25,8 @@ const ENTRYPOINT_ENV: Record<string, string> = { ENTRYPOINT: 'bot', QUERY_ENTRYP
 const REDACTED_JSON = JSON.stringify(REDACTED);
 const MAX_VALUE = 120;
 const MAX_OTHER = 20;
+/** Field changes shown per file in markdown, so one bot cannot fill a pull-request comment. */
+const MAX_MD_CHANGES = 40;
 
 /** What a file holds: a realtime bot, a schedule or a platform manifest. */
 export type EntryKind = 'bot' | 'schedule' | 'platform';
@@ -670,7 +672,8 @@ function formatMarkdown(d: FleetDiff, limits: MarkdownLimits): string {
       '',
       `${mdCode(e.path)}${e.basePath ? ` (was ${mdCode(e.basePath)})` : ''}`,
       '',
-      ...e.changes.map((c) => `- ${c.field === 'secret' ? '**secret changed**' : `**${c.field}**${c.key !== undefined ? ` ${mdCode(c.key)}` : ''}: ${changeValue(c, mdCode)}`}`),
+      ...e.changes.slice(0, MAX_MD_CHANGES).map((c) => `- ${c.field === 'secret' ? '**secret changed**' : `**${c.field}**${c.key !== undefined ? ` ${mdCode(c.key)}` : ''}: ${changeValue(c, mdCode)}`}`),
+      ...(e.changes.length > MAX_MD_CHANGES ? [`- … and ${e.changes.length - MAX_MD_CHANGES} more changes`] : []),
       '',
       '</details>',
       '',
