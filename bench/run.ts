@@ -1,0 +1,211 @@
+/**
+ * fleetsynth benchmark (issue 8): full synth, baseline (naive cdk8s-plus), floor, no-op resynth
+ * and single-bot re-render, each measured program in its own child process.
+ *
+ *   npm run bench                          sizes 1000, 10000, 50000
+ *   npm run bench -- --sizes 1000,10000    other sizes
+ *   npm run bench -- --reps 5              repetitions of full synth and floor (median reported)
+ *   npm run bench -- --naive-50k           also run the baseline at 50,000 (minutes, GBs of RAM)
+ *   npm run bench -- --workers 0           full synth with this many render threads
+ *
+ * Prints a table and writes it as JSON to bench/results/latest.json. See bench/README.md.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface Args {
+  sizes: number[];
+  reps: number;
+  naive50k: boolean;
+  naiveMaxN: number;
+  workers?: number;
+  changes: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { sizes: [1000, 10000, 50000], reps: 3, naive50k: false, naiveMaxN: 10000, changes: 200 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--sizes': a.sizes = v.split(',').map(Number); i++; break;
+      case '--reps': a.reps = Number(v); i++; break;
+      case '--naive-50k': a.naive50k = true; break;
+      case '--workers': a.workers = Number(v); i++; break;
+      case '--changes': a.changes = Number(v); i++; break;
+      default: throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  return a;
+}
+
+type Json = Record<string, number>;
+
+/** Runs one program in a child node process; returns its JSON line plus the process wall time. */
+function runChild(script: string, args: string[], timeoutMs = 30 * 60_000): Json & { wallMs: number } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--expose-gc', '-r', 'tsx/cjs', path.join('bench', script), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    timeout: timeoutMs,
+  });
+  const wallMs = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return { ...(JSON.parse(line) as Json), wallMs };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const fmtMs = (ms: number | undefined) => (ms === undefined ? '—' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+const fmtRatio = (r: number | undefined) => (r === undefined ? '—' : r < 1 ? `${r.toFixed(3)} (${(1 / r).toFixed(1)}× faster)` : `${r.toFixed(2)}×`);
+
+/**
+ * File creation on this kind of disk (ext4 without a journal) is quadratic for a while after a
+ * mass deletion: the inode allocator skips "recently deleted" inodes one by one. A benchmark that
+ * writes 10,000 files right after another run removed 10,000 measures that, not the code. So
+ * nothing is deleted between runs, and before measuring we wait until creating files is cheap.
+ */
+function waitForQuietDisk(dir: string): { usPerCreate: number; waitedMs: number } {
+  const t0 = performance.now();
+  let us = Infinity;
+  for (let attempt = 0; attempt < 24; attempt++) {
+    const probe = path.join(dir, `probe-${attempt}`);
+    fs.mkdirSync(probe, { recursive: true });
+    const s = performance.now();
+    for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(probe, `f${i}`), 'x');
+    us = ((performance.now() - s) * 1000) / 2000;
+    if (us < 150) break;
+    spawnSync('sync');
+    spawnSync('sleep', ['5']);
+  }
+  return { usPerCreate: us, waitedMs: performance.now() - t0 };
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-bench-'));
+  let seq = 0;
+  const fresh = (label: string) => path.join(work, `${label}-${seq++}`);
+  const disk = waitForQuietDisk(work);
+  if (disk.usPerCreate >= 150) console.warn(`warning: creating files is slow on ${work} (${disk.usPerCreate.toFixed(0)} µs each): results include it`);
+
+  const rows: Array<Record<string, unknown>> = [];
+  let single: Json | undefined;
+  let noop: (Json & { fullMs: number }) | undefined;
+  try {
+    for (const n of args.sizes) {
+      const reps = n > 10000 ? 1 : args.reps;
+      const full: Array<Json & { wallMs: number }> = [];
+      const floor: Array<Json & { wallMs: number }> = [];
+      let firstOut = '';
+      for (let r = 0; r < reps; r++) {
+        const outDir = fresh(`fleetsynth-${n}`);
+        if (r === 0) firstOut = outDir;
+        const wargs = args.workers === undefined ? [] : [String(args.workers)];
+        full.push(runChild('child.ts', ['full', String(n), outDir, ...wargs]));
+        floor.push(runChild('floor.ts', [String(n), fresh(`floor-${n}`)]));
+        process.stderr.write(`  ${n}: fleetsynth ${fmtMs(full[r].ms)}, floor ${fmtMs(floor[r].ms)}\n`);
+      }
+      let naive: (Json & { wallMs: number }) | undefined;
+      if (n <= args.naiveMaxN || (args.naive50k && n <= 50000)) {
+        naive = runChild('naive.ts', [String(n), fresh(`naive-${n}`)], 60 * 60_000);
+        process.stderr.write(`  ${n}: baseline ${fmtMs(naive.ms)}\n`);
+      }
+      const fsMs = median(full.map((x) => x.ms));
+      const floorMs = median(floor.map((x) => x.ms));
+      rows.push({
+        documents: n,
+        bots: full[0].files,
+        objects: full[0].objects,
+        fleetsynthMs: fsMs,
+        fleetsynthRuns: full.map((x) => x.ms),
+        fleetsynthMinMs: Math.min(...full.map((x) => x.ms)),
+        fleetsynthRssMb: Math.max(...full.map((x) => x.maxRssMb)),
+        objectsPerSec: (full[0].objects / fsMs) * 1000,
+        loadMs: median(full.map((x) => x.loadMs)),
+        baselineMs: naive?.ms,
+        baselineRssMb: naive?.maxRssMb,
+        baselineSkipped: naive === undefined ? 'too slow: ~5 min and several GB at 50,000 (run with --naive-50k)' : undefined,
+        floorMs,
+        floorRuns: floor.map((x) => x.ms),
+        fleetsynthOverBaseline: naive ? fsMs / naive.ms : undefined,
+        fleetsynthOverFloor: fsMs / floorMs,
+        errors: full[0].errors,
+      });
+      if (n === 10000) {
+        const runs = [0, 1, 2].map(() => runChild('child.ts', ['noop', String(n), firstOut]));
+        noop = { ...runs[runs.length - 1], ms: median(runs.map((x) => x.ms)), touched: Math.max(...runs.map((x) => x.touched)), fullMs: fsMs };
+        process.stderr.write(`  ${n}: no-op ${fmtMs(noop.ms)}, ${noop.touched} files touched\n`);
+        single = runChild('child.ts', ['single', String(n), firstOut, String(args.changes)]);
+        process.stderr.write(`  ${n}: single-bot median ${single.medianMs.toFixed(1)} ms, p99 ${single.p99Ms.toFixed(1)} ms\n`);
+      }
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    spawnSync('sync');
+  }
+
+  const r10k = rows.find((r) => r.documents === 10000) as Record<string, number> | undefined;
+  const r50k = rows.find((r) => r.documents === 50000) as Record<string, number> | undefined;
+  const targets = {
+    '10k full ≥ 3× faster than baseline': r10k?.fleetsynthOverBaseline !== undefined ? r10k.fleetsynthOverBaseline <= 1 / 3 : undefined,
+    '10k full ≤ 2.5× floor': r10k ? r10k.fleetsynthOverFloor <= 2.5 : undefined,
+    '10k peak RSS ≤ 400 MB': r10k ? r10k.fleetsynthRssMb <= 400 : undefined,
+    '50k time ≤ 5.5× 10k': r10k && r50k ? r50k.fleetsynthMs / r10k.fleetsynthMs <= 5.5 : undefined,
+    '50k peak RSS ≤ 1 GB': r50k ? r50k.fleetsynthRssMb <= 1024 : undefined,
+    'single-bot median ≤ 20 ms': single ? single.medianMs <= 20 : undefined,
+    'single-bot p99 ≤ 50 ms': single ? single.p99Ms <= 50 : undefined,
+    'no-op ≤ 25 % of full': noop ? noop.ms <= 0.25 * noop.fullMs : undefined,
+    'no-op rewrites no file': noop ? noop.touched === 0 && noop.written === 0 : undefined,
+  };
+
+  const lines: string[] = [];
+  lines.push('| documents | bots | objects | fleetsynth | objects/s | peak RSS | baseline (naive cdk8s-plus) | baseline RSS | floor | fleetsynth/baseline | fleetsynth/floor |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows as Array<Record<string, number>>) {
+    lines.push(
+      `| ${r.documents} | ${r.bots} | ${r.objects} | ${fmtMs(r.fleetsynthMs)} | ${Math.round(r.objectsPerSec)} | ${Math.round(r.fleetsynthRssMb)} MB | ` +
+        `${r.baselineMs === undefined ? 'skipped' : fmtMs(r.baselineMs)} | ${r.baselineRssMb === undefined ? '—' : `${Math.round(r.baselineRssMb)} MB`} | ` +
+        `${fmtMs(r.floorMs)} | ${fmtRatio(r.fleetsynthOverBaseline)} | ${fmtRatio(r.fleetsynthOverFloor)} |`,
+    );
+  }
+  if (r10k && r50k) lines.push('', `50k / 10k time: ${(r50k.fleetsynthMs / r10k.fleetsynthMs).toFixed(2)}×`);
+  if (noop) {
+    lines.push(
+      `no-op resynth of 10k: ${fmtMs(noop.ms)} = ${((100 * noop.ms) / noop.fullMs).toFixed(1)} % of full; ` +
+        `${noop.written} written, ${noop.touched} files with a new mtime`,
+    );
+  }
+  if (single) {
+    lines.push(
+      `single-bot re-render in the 10k fleet (${single.changes} changes after ${single.warmup} warm-up): ` +
+        `median ${single.medianMs.toFixed(1)} ms, p99 ${single.p99Ms.toFixed(1)} ms, max ${single.maxMs.toFixed(1)} ms` +
+        (single.wrong ? `, ${single.wrong} WRONG` : ''),
+    );
+  }
+  lines.push('', 'targets:');
+  for (const [name, ok] of Object.entries(targets)) lines.push(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'FAIL'}  ${name}`);
+  console.log(lines.join('\n'));
+
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg(), memGb: os.totalmem() / 2 ** 30 },
+    disk: disk,
+    args,
+    rows,
+    noop,
+    single,
+    targets,
+    table: lines.join('\n'),
+  };
+  const dir = path.join(ROOT, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nwritten: ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
+}
+
+main();
