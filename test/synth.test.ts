@@ -39,7 +39,7 @@ describe('synthesize', () => {
       const holding = [...tree.entries()].filter(([, text]) => text.includes(`name: ${spec.objectName}\n`));
       expect(holding.map(([p]) => p)).toEqual([file]);
     }
-    expect([...tree.keys()].filter((p) => p.endsWith('.yaml'))).toHaveLength(r.fleet.specs.length);
+    expect([...tree.keys()].filter((p) => p.startsWith('bots/') && p.endsWith('.yaml'))).toHaveLength(r.fleet.specs.length);
     // every shard directory exists even when empty, so its Argo CD Application prunes instead of vanishing
     expect([...tree.keys()].filter((p) => p.endsWith('/.fleetsynth-shard'))).toHaveLength(16);
   });
@@ -120,9 +120,9 @@ describe('synthesize', () => {
     await expect(synthesize({ bots: [], bot_schedules: [] }, { outDir: out, settings })).rejects.toThrow(EmptySourceError);
     expect(readTree(out)).toEqual(before);
     const r = await synthesize({ bots: [], bot_schedules: [] }, { outDir: out, settings, allowEmpty: true });
-    const botFiles = [...before.keys()].filter((p) => p.endsWith('.yaml'));
+    const botFiles = [...before.keys()].filter((p) => p.startsWith('bots/') && p.endsWith('.yaml'));
     expect(r.removed).toEqual(botFiles.sort());
-    expect([...readTree(out).keys()].filter((p) => p.endsWith('.yaml'))).toEqual([]);
+    expect([...readTree(out).keys()].filter((p) => p.endsWith('.yaml'))).toEqual(['platform/fleetsynth.yaml']);
   });
 
   it('does not rewrite unchanged files (no-op resynth)', async () => {
@@ -188,7 +188,7 @@ describe('synthesize', () => {
       settings: { ...settings, namespace: 'bots', shards: 4, runtimeImage: 'reg/rt@sha256:abc', natsUrl: 'nats://n:4222', minioLogsBucket: 'logs2' },
     });
     const tree = readTree(out);
-    expect(new Set([...tree.keys()].map((p) => p.split('/')[1]))).toEqual(new Set(['shard-00', 'shard-01', 'shard-02', 'shard-03']));
+    expect(new Set([...tree.keys()].filter((p) => p.startsWith('bots/')).map((p) => p.split('/')[1]))).toEqual(new Set(['shard-00', 'shard-01', 'shard-02', 'shard-03']));
     const text = [...tree.values()].join('\n');
     expect(text).toContain('namespace: bots');
     expect(text).toContain('image: reg/rt@sha256:abc');

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { renderPlatform } from '../constructs/platform';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet } from '../model/fleet';
@@ -45,6 +46,8 @@ export interface SynthOptions {
   readonly collect?: boolean;
   /** Only these bot ids are re-rendered and pruned (a live resync of a few bots). */
   readonly onlyIds?: ReadonlySet<string>;
+  /** Also render the live service's own manifests under `platform/` (default true on full renders). */
+  readonly platform?: boolean;
   /** Reuse a renderer (a live service renders single bots often). */
   readonly renderer?: BotRenderer;
 }
@@ -137,6 +140,16 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   }
 
   if (write && !only) writeShardMarkers(opts.outDir, opts.settings.shards);
+  if (!only && (opts.platform ?? true)) {
+    for (const f of renderPlatform(opts.settings)) {
+      objects += (f.text.match(/^---$/gm)?.length ?? 0) + 1;
+      if (files) files.set(f.relPath, f.text);
+      if (!write) continue;
+      const abs = path.join(opts.outDir, f.relPath);
+      if (writeIfChanged(abs, f.text, fs.existsSync(abs)) === 'written') written.push(f.relPath);
+      else unchanged++;
+    }
+  }
 
   const warnings = fleet.warnings
     .filter((w) => !only || only.has(w.id))
