@@ -21,7 +21,7 @@ export interface Source {
 
 /** Picks the source: `--source` (a mongodb:// URI or a file), else MONGO_URI, else the example fleet. */
 export function openSource(ref: string | undefined, env: NodeJS.ProcessEnv = process.env, names: MongoNames = DEFAULT_MONGO_NAMES): Source {
-  const chosen = ref ?? env.FLEET_SOURCE ?? env.MONGO_URI ?? EXAMPLE_FLEET;
+  const chosen = [ref, env.FLEET_SOURCE, env.MONGO_URI].find((v) => v !== undefined && v !== '') ?? EXAMPLE_FLEET;
   if (/^mongodb(\+srv)?:\/\//.test(chosen)) return new MongoSource(chosen, names);
   const file = path.resolve(chosen);
   return { describe: () => file, read: async () => readFleetFile(file), close: async () => undefined };
