@@ -2,6 +2,7 @@
 // `bot-<id>:9476` (SPEC §4.2). No Job fallback: an unreachable bot is a failure (SPEC §8.10).
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Cancellation } from './cancel';
 import { Envelope, QueryFailure, parseEnvelope } from './envelope';
 
 /** Largest answer read from a bot. */
@@ -35,8 +36,8 @@ export interface RealtimeQuery {
   readonly params?: Readonly<Record<string, unknown>>;
   /** Client timeout in seconds. */
   readonly timeoutSec: number;
-  /** Aborts the call (client gone, server closing). */
-  readonly signal?: AbortSignal;
+  /** Cancels the call (client gone, server closing). */
+  readonly cancel?: Cancellation;
   /** Keep-alive agent shared by all queries. */
   readonly agent?: http.Agent;
 }
@@ -59,7 +60,7 @@ export function queryRealtime(q: RealtimeQuery): Promise<Envelope> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      q.signal?.removeEventListener('abort', onAbort);
+      unsubscribe();
       if (err) reject(err);
       else resolve(env!);
     };
@@ -72,12 +73,14 @@ export function queryRealtime(q: RealtimeQuery): Promise<Envelope> {
       finish(new QueryFailure(`query timed out after ${q.timeoutSec}s`));
       req?.destroy();
     }, q.timeoutSec * 1000);
-    const onAbort = () => {
-      finish(new QueryFailure('query cancelled'));
-      req?.destroy();
-    };
-    if (q.signal?.aborted) return onAbort();
-    q.signal?.addEventListener('abort', onAbort, { once: true });
+    let unsubscribe = () => {};
+    if (q.cancel) {
+      unsubscribe = q.cancel.onCancel(() => {
+        finish(new QueryFailure('query cancelled'));
+        req?.destroy();
+      });
+      if (settled) return;
+    }
 
     const attempt = () => {
       let r: http.ClientRequest;

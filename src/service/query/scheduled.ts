@@ -5,6 +5,7 @@ import { renderQueryJob } from '../../constructs/query-job';
 import type { BotSpec } from '../../model/bot';
 import type { RenderSettings } from '../../settings';
 import type { KubeAccess } from '../kube';
+import type { Cancellation } from './cancel';
 import { Envelope, QueryFailure, parseEnvelope } from './envelope';
 import type { ResultStore } from './minio';
 
@@ -28,8 +29,8 @@ export interface ScheduledQuery {
   readonly nanos: bigint;
   /** Milliseconds between two Job status reads (SPEC: 500). */
   readonly pollIntervalMs: number;
-  /** Aborts the wait (client gone, server closing); the Job is still deleted. */
-  readonly signal?: AbortSignal;
+  /** Cancels the wait (client gone, server closing); the Job is still deleted. */
+  readonly cancel?: Cancellation;
   /** Server-side log; never gets params or results. */
   readonly logger: Logger;
 }
@@ -69,7 +70,7 @@ export async function queryScheduled(q: ScheduledQuery): Promise<Envelope> {
         log.warn({ timeout_sec: q.timeoutSec, last_error: lastError }, 'query job deadline reached');
         throw new QueryFailure(`query timed out after ${q.timeoutSec}s`);
       }
-      await sleep(wait, q.signal);
+      await sleep(wait, q.cancel);
       let state;
       try {
         state = await q.kube.readJob(name);
@@ -120,17 +121,18 @@ async function logFailure(q: ScheduledQuery, name: string, reason: string | unde
   log.warn({ reason, message, log: tail ?? undefined }, 'query job failed');
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, cancel?: Cancellation): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new QueryFailure('query cancelled'));
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new QueryFailure('query cancelled'));
-    };
+    let unsubscribe = () => {};
     const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (cancel) {
+      unsubscribe = cancel.onCancel(() => {
+        clearTimeout(t);
+        reject(new QueryFailure('query cancelled'));
+      });
+    }
   });
 }

@@ -8,6 +8,7 @@ import { BOT_ID_PATTERN } from '../../model/names';
 import { secretKeyMatcher } from '../../model/secrets';
 import type { RenderSettings } from '../../settings';
 import type { KubeAccess } from '../kube';
+import { CancelSource, Cancellation } from './cancel';
 import { rfc3339Nano, uniqueNanos, unixNanos } from './clock';
 import { Envelope, QueryFailure, responseBody } from './envelope';
 import type { BotLookup } from './lookup';
@@ -100,10 +101,10 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
   const isSecretKey = secretKeyMatcher(opts.settings.secretKeys);
   const nextNanos = uniqueNanos();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
-  const running = new Set<AbortController>();
+  const running = new Set<CancelSource>();
   const pending = new Set<Promise<void>>();
 
-  const execute = async (q: QueryRequest, signal: AbortSignal): Promise<Answer> => {
+  const execute = async (q: QueryRequest, cancel: Cancellation): Promise<Answer> => {
     let found;
     try {
       found = await opts.lookup.find(q.botId);
@@ -133,7 +134,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
       if (kind === 'realtime') {
         if (!BOT_ID_PATTERN.test(q.botId)) throw new QueryFailure(`bot id ${q.botId} is not a valid Kubernetes name`);
         return answer(
-          await queryRealtime({ botId: q.botId, baseUrl: baseUrl(q.botId), queryPath: q.queryPath, params: q.params, timeoutSec: q.timeoutSec, signal, agent }),
+          await queryRealtime({ botId: q.botId, baseUrl: baseUrl(q.botId), queryPath: q.queryPath, params: q.params, timeoutSec: q.timeoutSec, cancel, agent }),
         );
       }
       if (!opts.kube) throw new QueryFailure('scheduled-bot queries unavailable: no Kubernetes API access (no in-cluster service account or kubeconfig)');
@@ -151,7 +152,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
           timeoutSec: q.timeoutSec,
           nanos: nextNanos(),
           pollIntervalMs,
-          signal,
+          cancel,
           logger,
         }),
       );
@@ -176,11 +177,11 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
       return send(res, 405, errorEnv('method not allowed'), 0n, { allow: 'POST' });
     }
 
-    const ac = new AbortController();
+    const ac = new CancelSource();
     running.add(ac);
     // The client went away before the answer: stop waiting (a query Job is still deleted).
     res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
+      if (!res.writableFinished) ac.cancel();
     });
     let q: QueryRequest;
     try {
@@ -193,9 +194,9 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
     }
 
     // Safety net over the query's own timeout, so no request can hang forever.
-    const safety = setTimeout(() => ac.abort(), q.timeoutSec * 1000 + SAFETY_SLACK_MS);
+    const safety = setTimeout(() => ac.cancel(), q.timeoutSec * 1000 + SAFETY_SLACK_MS);
     try {
-      const a = await execute(q, ac.signal);
+      const a = await execute(q, ac);
       observe(a.kind, a.code);
       logger.info(
         { bot_id: q.botId, kind: a.kind, query_path: q.queryPath.split('?')[0], status: a.code, duration_ms: Math.round(Number(a.durationNs) / 1e6) },
@@ -248,7 +249,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
     port,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const ac of running) ac.abort();
+      for (const ac of running) ac.cancel();
       server.closeIdleConnections();
       await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 10_000).unref())]);
       server.closeAllConnections();
