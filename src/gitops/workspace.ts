@@ -129,6 +129,7 @@ export class GitWorkspace {
   private readonly repoPath: string;
   private readonly remote: string;
   private readonly config: string[];
+  private checkedOut = false;
 
   constructor(opts: WorkspaceOptions) {
     if (!opts.branch || opts.branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(opts.branch)) {
@@ -290,7 +291,12 @@ export class GitWorkspace {
   }
 
   private async syncLocked(): Promise<void> {
-    await this.git(['remote', 'set-url', 'origin', this.remote]);
+    if (!this.checkedOut) {
+      // Once per instance (and so after every restart): the remote and HEAD are what we expect.
+      await this.git(['remote', 'set-url', 'origin', this.remote]);
+      await this.git(['symbolic-ref', 'HEAD', `refs/heads/${this.opts.branch}`]);
+      this.checkedOut = true;
+    }
     const branch = this.opts.branch;
     const tracking = `refs/remotes/origin/${branch}`;
     const fetch = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:${tracking}`], { allowFail: true });
@@ -301,17 +307,16 @@ export class GitWorkspace {
       // The branch does not exist yet: forget what we knew of it.
       await this.git(['update-ref', '-d', tracking], { allowFail: true });
     }
-    await this.discard();
+    await this.discard(fetch.code === 0);
   }
 
   /** Resets the working copy to the last fetched remote branch, without talking to the remote. */
-  private async discard(): Promise<void> {
+  private async discard(remoteExists?: boolean): Promise<void> {
     const branch = this.opts.branch;
     const tracking = `refs/remotes/origin/${branch}`;
-    await this.git(['symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
-    const remote = await this.git(['rev-parse', '-q', '--verify', `${tracking}^{commit}`], { allowFail: true });
-    if (remote.code === 0) {
-      await this.git(['reset', '-q', '--hard', remote.stdout.trim()]);
+    const exists = remoteExists ?? (await this.git(['rev-parse', '-q', '--verify', `${tracking}^{commit}`], { allowFail: true })).code === 0;
+    if (exists) {
+      await this.git(['reset', '-q', '--hard', tracking]);
       await this.git(['clean', '-f', '-d', '-q', '--', this.repoPath]);
     } else {
       // Empty remote: an unborn branch and an empty tree; nothing in the working copy is tracked.
