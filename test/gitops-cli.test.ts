@@ -49,7 +49,7 @@ test('diff against a directory: exit 0 without changes, 2 with changes, formats'
   expect((await cli('synth', '--source', baseFile, '--out', dir, ...common)).code).toBe(0);
   const same = await cli('diff', '--source', baseFile, '--base', dir, ...common);
   expect(same).toMatchObject({ code: 0 });
-  expect(same.out).toMatch(/no changes \(12 unchanged\)/);
+  expect(same.out).toMatch(/no changes \(13 unchanged\)/);
 
   const file = fleetFile(rotated);
   const text = await cli('diff', '--source', file, '--base', dir, ...common);
@@ -59,7 +59,7 @@ test('diff against a directory: exit 0 without changes, 2 with changes, formats'
   const md = await cli('diff', '--source', file, '--base', dir, '--format', 'markdown', ...common);
   expect(md.out).toContain('<details><summary>changed <code>bot ');
   const json = await cli('diff', '--source', file, '--base', dir, '--format', 'json', ...common);
-  expect(JSON.parse(json.out).summary).toMatchObject({ changed: 1, unchanged: 11 });
+  expect(JSON.parse(json.out).summary).toMatchObject({ changed: 1, unchanged: 12 });
   for (const r of [text, md, json]) expect(r.out + r.err).not.toContain(SECRET);
 
   expect((await cli('diff', '--source', file, '--base', dir, '--format', 'html')).code).toBe(1);

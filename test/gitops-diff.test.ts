@@ -82,7 +82,7 @@ beforeAll(async () => {
 
 test('per bot: added, removed, changed with the fields that changed', () => {
   const byId = new Map(diff.entries.map((e) => [e.id, e]));
-  expect(diff.summary).toEqual({ added: 1, changed: 4, removed: 1, unchanged: 5, kept: 0 });
+  expect(diff.summary).toEqual({ added: 1, changed: 4, removed: 1, unchanged: 6, kept: 0 });
   expect(byId.get(f.added)!.status).toBe('added');
   expect(byId.get(f.removed)!.status).toBe('removed');
   const b1 = byId.get((f.next.bots[1] as Doc).id)!;
@@ -131,7 +131,9 @@ test('no changes', async () => {
   const files = await render(f.base, dir);
   const d = diffTrees(files, files, { base: 'HEAD:dist' });
   expect(d.entries).toEqual([]);
-  expect(formatDiff(d, 'text')).toBe('fleetsynth diff against HEAD:dist: no changes (10 unchanged)\n');
+  // 10 bot files and the live service's platform/ manifest.
+  expect([...files.keys()].filter((k) => k.startsWith('platform/'))).toHaveLength(1);
+  expect(formatDiff(d, 'text')).toBe('fleetsynth diff against HEAD:dist: no changes (11 unchanged)\n');
 });
 
 test('markdown stays under the pull-request comment limit', async () => {

@@ -64,8 +64,9 @@ test('publishes a fleet; an unchanged fleet makes no commit; one changed bot is 
   const first = await run(repo, base, { workDir: wd });
   expect(first.outcome).toMatchObject({ pushed: true, attempts: 1 });
   expect(first.exitCode).toBe(0);
-  const count = (await expected(base)).size;
+  const count = [...(await expected(base)).keys()].filter((k) => k.startsWith('bots/')).length;
   expect(first.message!.split('\n')[0]).toBe(`fleetsynth: +${count} ~0 -0 bots`);
+  expect(first.message).toContain('\nplatform:\n  added platform/fleetsynth.yaml\n');
   expect(await remoteTree(repo)).toEqual(await expected(base));
   expect(git(repo, 'ls-tree', '-r', '--name-only', 'main')).toContain('dist/bots/shard-00/.fleetsynth-shard');
 

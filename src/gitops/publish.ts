@@ -143,7 +143,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     const synth = await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
     const failedIds = new Set(fleet.failedIds);
     for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
-    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, platform: false });
+    // Full renders include the live service's platform/ manifests: they are compared too.
+    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds });
     // When writing, the index decides whether there is a commit (shard markers count too).
     const message = write || diff.entries.length > 0 ? commitMessage(diff, opts.message) : null;
     last = { diff, synth, message };
@@ -204,15 +205,16 @@ function massDeleteError(wouldRemove: readonly string[], existing: number): Publ
   );
 }
 
-/** `fleetsynth: +A ~C -R bots`, then the ids per kind of change (capped). */
+/** `fleetsynth: +A ~C -R bots`, then the ids per kind of change (capped) and changed platform files. */
 export function commitMessage(diff: FleetDiff, subject?: string): string {
-  const s = diff.summary;
-  const stats = `fleetsynth: +${s.added} ~${s.changed} -${s.removed} bots`;
+  const bots = diff.entries.filter((e) => e.kind !== 'platform');
+  const count = (status: string) => bots.filter((e) => e.status === status).length;
+  const stats = `fleetsynth: +${count('added')} ~${count('changed')} -${count('removed')} bots`;
   const lines = [subject?.trim() || stats, ''];
   if (subject?.trim()) lines.push(stats, '');
   let listed = 0;
   for (const status of ['added', 'changed', 'removed'] as const) {
-    const entries = diff.entries.filter((e) => e.status === status && e.id !== undefined);
+    const entries = bots.filter((e) => e.status === status);
     if (entries.length === 0) continue;
     lines.push(`${status}:`);
     for (const e of entries) {
@@ -221,8 +223,9 @@ export function commitMessage(diff: FleetDiff, subject?: string): string {
       listed++;
     }
   }
-  const total = diff.entries.filter((e) => e.id !== undefined).length;
-  if (total > listed) lines.push(`… and ${total - listed} more`);
+  if (bots.length > listed) lines.push(`… and ${bots.length - listed} more`);
+  const platform = diff.entries.filter((e) => e.kind === 'platform');
+  if (platform.length > 0) lines.push('platform:', ...platform.map((e) => `  ${e.status} ${e.path}`));
   while (lines[lines.length - 1] === '') lines.pop();
   return lines.join('\n') + '\n';
 }
