@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerGitopsCommands } from './gitops/commands';
 import { failureMessage, reportSynth, runSynth } from './run-synth';
+import { registerServeCommand } from './service/command';
 import { RenderSettings, renderSettingsFromEnv } from './settings';
 import { mongoNamesFromEnv, openSource } from './source';
 
@@ -78,6 +79,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   });
 
   registerGitopsCommands(program, io, setExit);
+  registerServeCommand(program, io, setExit);
   return program;
 }
 

@@ -180,14 +180,14 @@ describe('serve with MongoDB and JetStream', () => {
       await waitFor(async () => {
         const ci = await env.stream.consumerInfo();
         return ci.num_ack_pending === 0 && ci.num_pending === 0;
-      }, 90000, 'all acked');
+      }, 40000, 'all acked');
       expect(show(env.repo, fileOf('alpha'))).toContain('"symbol":"DURING-CUT"');
     } finally {
       await env.serve?.stop();
       env.serve = undefined;
       await proxy.close();
     }
-  });
+  }, 120_000);
 
   test('without the stream: core NATS queue subscription, and /readyz says so', async () => {
     env = await setup(undefined, undefined, false);

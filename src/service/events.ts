@@ -19,6 +19,8 @@ export const EVENT_SUBJECTS = [
 export const DEFAULT_STREAM = 'THE0_EVENTS';
 /** Durable consumer name (SPEC §5.4). */
 export const DEFAULT_DURABLE = 'fleetsynth';
+/** Ack wait: how soon a delivery lost with a dropped connection comes back. */
+export const DEFAULT_ACK_WAIT_MS = 10_000;
 /** Queue group of the core-NATS fallback (not the0's `runtime`: we are not one of its workers). */
 export const DEFAULT_QUEUE_GROUP = 'fleetsynth';
 
@@ -105,7 +107,7 @@ export interface EventSubscriptionOptions {
   readonly queueGroup?: string;
   /** Where a new durable starts (default all: the stream keeps 7 days, replay is idempotent). */
   readonly deliverPolicy?: 'all' | 'new';
-  /** Ack wait of the durable (default 60 s: a batch render + push must fit in it). */
+  /** Ack wait of the durable (default 10 s; handling in progress is signalled with `working()`). */
   readonly ackWaitMs?: number;
 }
 
@@ -210,9 +212,20 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
   let stopped = false;
   let messages: Awaited<ReturnType<Awaited<ReturnType<typeof js.consumers.get>>['consume']>> | undefined;
 
+  const ackWait = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const handle = (m: JsMsg) => {
+    // A short ack wait brings back deliveries lost with a dropped connection quickly; while an
+    // event is being handled (coalescing window, render, push) the deadline is pushed forward.
+    const keepAlive = setInterval(() => {
+      try {
+        m.working();
+      } catch {
+        // disconnected: the redelivery is handled idempotently
+      }
+    }, Math.max(500, ackWait / 3));
     track(
       run(m.subject, m.data, m.info.deliveryCount).then((r) => {
+        clearInterval(keepAlive);
         try {
           if (r === 'ack') m.ack();
           else if (r === 'term') m.term();
@@ -263,6 +276,7 @@ async function ensureConsumer(
   // One consumer keeps the stream's order across the six subjects (created before updated).
   // Several filter subjects need NATS 2.10; on older servers a stream holding only our subjects
   // needs no filter, and any other subject is acked and ignored by the handler.
+  const ackWaitNanos = (opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1_000_000;
   const multiFilter = serverAtLeast(opts.nc.info?.version, [2, 10]);
   const onlyOurs = streamSubjects.every((s) => subjects.includes(s));
   const want = multiFilter && !onlyOurs ? subjects : [];
@@ -280,16 +294,19 @@ async function ensureConsumer(
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: opts.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
-      ack_wait: (opts.ackWaitMs ?? 60_000) * 1_000_000,
+      ack_wait: ackWaitNanos,
       max_ack_pending: 1000,
       ...(want.length > 0 ? { filter_subjects: want } : {}),
     });
     return;
   }
   const have = existing.config.filter_subjects ?? (existing.config.filter_subject ? [existing.config.filter_subject] : []);
-  if (multiFilter && have.slice().sort().join(',') !== want.slice().sort().join(',')) {
-    opts.logger.info({ stream, durable }, 'updating the durable consumer\'s subject filter');
-    await jsm.consumers.update(stream, durable, { filter_subjects: want });
+  const update: { filter_subjects?: string[]; ack_wait?: number } = {};
+  if (multiFilter && have.slice().sort().join(',') !== want.slice().sort().join(',')) update.filter_subjects = want;
+  if (existing.config.ack_wait !== ackWaitNanos) update.ack_wait = ackWaitNanos;
+  if (Object.keys(update).length > 0) {
+    opts.logger.info({ stream, durable, changed: Object.keys(update) }, 'updating the durable consumer');
+    await jsm.consumers.update(stream, durable, update);
   }
 }
 

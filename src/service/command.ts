@@ -1,0 +1,100 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
+import { checkSettings } from '../settings';
+import { EXAMPLE_FLEET, MongoSource } from '../source';
+import { DEFAULT_STREAM } from './events';
+import { createLogger } from './logger';
+import { DEFAULT_COALESCE_MS, DEFAULT_RECONCILE_MS, parseInterval } from './resync';
+import { ServeSource, startServe } from './serve';
+
+const portArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number');
+  return n;
+};
+const intervalArg = (v: string) => {
+  try {
+    return parseInterval(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+const msArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer (milliseconds)');
+  return n;
+};
+
+/** Adds `fleetsynth serve`: the live service (events → Git, Secrets, query API, health). */
+export function registerServeCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): Command {
+  const env = process.env;
+  return addRenderOptions(
+    program
+      .command('serve')
+      .description('live service: NATS events → MongoDB writes → one commit per burst; per-bot Secrets; query API on --port; health on --health-port')
+      .option('--repo <url|path>', 'GitOps repository Argo CD watches (env GITOPS_REPO)')
+      .option('--branch <name>', 'branch to push (env GITOPS_BRANCH)', env.GITOPS_BRANCH || 'main')
+      .option('--path <dir>', 'output root inside the repository (env GITOPS_PATH)', env.GITOPS_PATH || 'dist')
+      .option('--work-dir <dir>', 'local working copy owned by fleetsynth (env WORK_DIR)', env.WORK_DIR || path.join(os.tmpdir(), 'fleetsynth-work'))
+      .option('--port <n>', 'query API port', portArg, 9477)
+      .option('--health-port <n>', 'port of /healthz, /readyz, /metrics', portArg, 8080)
+      .option('--nats-stream <name>', 'JetStream stream of bot events (env NATS_STREAM)', env.NATS_STREAM || DEFAULT_STREAM)
+      .option('--reconcile-interval <d>', 'full reconcile period: 300, 300s, 5m (env RECONCILE_INTERVAL)', intervalArg)
+      .option('--coalesce-ms <ms>', 'events within this window become one commit', msArg, DEFAULT_COALESCE_MS)
+      .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
+  ).action(async (o) => {
+    const settings = settingsFrom(o);
+    const problems = checkSettings(settings);
+    const repo = (o.repo as string | undefined) ?? env.GITOPS_REPO;
+    if (!repo) problems.push('--repo (or GITOPS_REPO) is required: the GitOps repository to publish to');
+    let reconcileMs = o.reconcileInterval as number | undefined;
+    if (reconcileMs === undefined && env.RECONCILE_INTERVAL) {
+      try {
+        reconcileMs = parseInterval(env.RECONCILE_INTERVAL);
+      } catch (e) {
+        problems.push(`RECONCILE_INTERVAL: ${(e as Error).message}`);
+      }
+    }
+    if (problems.length > 0) {
+      for (const p of problems) io.err(`fleetsynth serve: ${p}`);
+      setExit(2);
+      return;
+    }
+
+    const src = sourceFrom(o);
+    const source: ServeSource = src instanceof MongoSource ? { mongo: src } : { file: src.describe(), readOnly: src.describe() === EXAMPLE_FLEET };
+    const logger = createLogger();
+    if ('file' in source && source.readOnly) logger.warn({ file: source.file }, 'serving the embedded example fleet read-only: events are not written anywhere (use --source or MONGO_URI)');
+    const handle = await startServe({
+      source,
+      settings,
+      repo: repo!,
+      branch: o.branch,
+      path: o.path,
+      workDir: o.workDir,
+      natsUrl: settings.natsUrl,
+      stream: o.natsStream,
+      port: o.port,
+      healthPort: o.healthPort,
+      coalesceMs: o.coalesceMs,
+      reconcileMs: reconcileMs ?? DEFAULT_RECONCILE_MS,
+      kubeconfig: o.kubeconfig,
+      logger,
+    });
+    // Runs until SIGTERM (Kubernetes) or SIGINT; then finishes the pending commit and push.
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        logger.info({ signal: sig }, 'signal received');
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await handle.stop();
+    setExit(0);
+  });
+}

@@ -1,0 +1,350 @@
+import type pino from 'pino';
+import type { BotSpec } from '../model/bot';
+import { buildFleet } from '../model/fleet';
+import { secretKeyMatcher } from '../model/secrets';
+import type { RenderSettings } from '../settings';
+import { BotRenderer } from '../synth/render';
+import { SynthResult, synthesizeFleet } from '../synth/synth';
+import type { BotStore } from './apply-event';
+import type { ServeMetrics } from './metrics';
+import type { SecretsSync } from './secrets-sync';
+
+/** Default coalescing window: events within it become one render and one commit. */
+export const DEFAULT_COALESCE_MS = 200;
+/** Default period of the full reconcile (SPEC §5.4: heals anything missed). */
+export const DEFAULT_RECONCILE_MS = 5 * 60 * 1000;
+
+/**
+ * Parses an interval: plain seconds (`300`) or a number with a unit (`300s`, `5m`, `1h`,
+ * `1500ms`, `1m30s`). Returns milliseconds; throws on anything else or on zero.
+ */
+export function parseInterval(text: string): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return check(Number(t) * 1000, text);
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    total += Number(m[1]) * units[m[2]];
+    end = re.lastIndex;
+  }
+  if (end !== t.length || end === 0) throw new Error(`invalid interval "${text}" (use e.g. 300, 300s, 5m)`);
+  return check(total, text);
+}
+
+function check(ms: number, text: string): number {
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`interval "${text}" must be positive`);
+  return Math.round(ms);
+}
+
+/** The part of GitWorkspace the queue needs (tests and benchmarks may wrap it). */
+export interface Publisher {
+  publish(render: (outDir: string) => Promise<string | null>, opts?: { retries?: number }): Promise<{ commit?: string; pushed: boolean; attempts: number }>;
+}
+
+/** Options of {@link ResyncQueue}. */
+export interface ResyncOptions {
+  /** Where documents are read from. */
+  readonly store: BotStore;
+  /** Where rendered files are committed and pushed. */
+  readonly publisher: Publisher;
+  /** Render settings. */
+  readonly settings: RenderSettings;
+  /** Logger (ids, paths, counts; never config values). */
+  readonly logger: pino.Logger;
+  /** Metrics. */
+  readonly metrics?: ServeMetrics;
+  /** Per-bot Secrets; null when there is no API server access. */
+  readonly secrets?: SecretsSync | null;
+  /** Coalescing window in ms (default 200). */
+  readonly coalesceMs?: number;
+  /** Full reconcile period in ms (default 5 min; 0 = never). */
+  readonly reconcileMs?: number;
+  /** First retry delay after a failed publish (default 1 s, doubling up to `retryMaxMs`). */
+  readonly retryBaseMs?: number;
+  /** Longest retry delay (default 60 s). */
+  readonly retryMaxMs?: number;
+}
+
+/** What happened to an enqueued id. */
+export interface ResyncOutcome {
+  /** True when the change is in a pushed commit (or needed none). */
+  readonly published: boolean;
+  /** Set when the publish failed: the id stays pending and is retried with backoff. */
+  readonly error?: string;
+  /** Commit that carried it, if one was needed. */
+  readonly commit?: string;
+}
+
+/** For /readyz and logs. */
+export interface ResyncStatus {
+  /** Undefined until the first publish attempt finished. */
+  readonly lastPublishOk?: boolean;
+  /** Last publish failure, one line. */
+  readonly lastError?: string;
+  /** When the last publish succeeded. */
+  readonly lastPublishAt?: Date;
+  /** Last commit pushed. */
+  readonly lastCommit?: string;
+  /** True once a full reconcile succeeded. */
+  readonly reconciled: boolean;
+  /** Ids waiting for render and publish. */
+  readonly pending: number;
+  /** Consecutive failed cycles. */
+  readonly failures: number;
+}
+
+interface Waiter {
+  resolve(o: ResyncOutcome): void;
+}
+
+/**
+ * Turns bot ids into commits: ids queued within the coalescing window are rendered together
+ * (`synthesizeFleet` with `onlyIds`, so one bot's change costs one bot's work) and published as
+ * ONE commit. A failed cycle puts its ids back and retries with exponential backoff; pending ids
+ * are never dropped. A periodic full reconcile re-renders everything.
+ *
+ * Waiters resolve once their ids are pushed, or once the first attempt failed: the change is then
+ * durable in the source (MongoDB or the fleet file) and queued here, and a restart heals it with
+ * the startup reconcile, so a NATS message may be acked.
+ */
+export class ResyncQueue {
+  private readonly pending = new Map<string, number>();
+  private waiters: Waiter[] = [];
+  private fullWanted = false;
+  private fullSince = 0;
+  private fullWaiters: Waiter[] = [];
+  private timer?: NodeJS.Timeout;
+  private timerAt = 0;
+  private running?: Promise<void>;
+  private reconcileTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private closed = false;
+  private readonly renderer: BotRenderer;
+  private readonly isSecretKey: (k: string) => boolean;
+  private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean } = { reconciled: false };
+
+  constructor(private readonly opts: ResyncOptions) {
+    this.renderer = new BotRenderer(opts.settings);
+    this.isSecretKey = secretKeyMatcher(opts.settings.secretKeys);
+  }
+
+  /** Starts the periodic full reconcile (the first one runs at once). */
+  start(): void {
+    void this.reconcile();
+    const every = this.opts.reconcileMs ?? DEFAULT_RECONCILE_MS;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  /** Queues bots for render + publish; resolves when published or durably queued for retry. */
+  enqueue(ids: Iterable<string>): Promise<ResyncOutcome> {
+    const now = Date.now();
+    for (const id of ids) if (!this.pending.has(id)) this.pending.set(id, now);
+    this.opts.metrics?.pending.set(this.pending.size);
+    const p = new Promise<ResyncOutcome>((resolve) => this.waiters.push({ resolve }));
+    this.schedule();
+    return p;
+  }
+
+  /** Queues a full reconcile (coalesced with anything pending). */
+  reconcile(): Promise<ResyncOutcome> {
+    if (!this.fullWanted) this.fullSince = Date.now();
+    this.fullWanted = true;
+    const p = new Promise<ResyncOutcome>((resolve) => this.fullWaiters.push({ resolve }));
+    this.schedule();
+    return p;
+  }
+
+  /** Current state for readiness. */
+  status(): ResyncStatus {
+    return { ...this.state, pending: this.pending.size, failures: this.failures };
+  }
+
+  /**
+   * Stops timers and publishes what is pending now (for shutdown): up to `attempts` cycles, no
+   * coalescing delay. Ids still pending after that are left to the startup reconcile of the next run.
+   */
+  async close(attempts = 3): Promise<void> {
+    this.closed = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.clearTimer();
+    for (let i = 0; i < attempts; i++) {
+      await this.running;
+      if (this.pending.size === 0 && !this.fullWanted) break;
+      this.running = this.cycle();
+      await this.running;
+      if (this.failures === 0) continue;
+      if (i + 1 < attempts) await sleep(Math.min(1000 * 2 ** i, 4000));
+    }
+    await this.running;
+    // Whatever is still waiting is durable in the source: release it.
+    this.release(this.waiters.splice(0), { published: false, error: 'shut down before publish' });
+    this.release(this.fullWaiters.splice(0), { published: false, error: 'shut down before publish' });
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Arms the cycle timer: the coalescing window after the oldest pending id, or the backoff. */
+  private schedule(): void {
+    if (this.closed || this.running) return;
+    if (this.pending.size === 0 && !this.fullWanted) return;
+    const now = Date.now();
+    let at: number;
+    if (this.failures > 0) {
+      const base = this.opts.retryBaseMs ?? 1000;
+      at = this.lastFailureAt + Math.min(base * 2 ** (this.failures - 1), this.opts.retryMaxMs ?? 60_000);
+    } else {
+      const oldest = Math.min(...this.pending.values(), this.fullWanted ? this.fullSince : Infinity);
+      // A full reconcile waits for no window: it is not an event burst.
+      at = this.fullWanted ? now : oldest + (this.opts.coalesceMs ?? DEFAULT_COALESCE_MS);
+    }
+    if (this.timer && this.timerAt <= at) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.cycle().finally(() => {
+        this.running = undefined;
+        this.schedule();
+      });
+    }, Math.max(0, at - now));
+  }
+
+  private lastFailureAt = 0;
+
+  /** One render + publish of everything pending (or the whole fleet). */
+  private async cycle(): Promise<void> {
+    const full = this.fullWanted;
+    const taken = new Map(this.pending);
+    const ids = new Set(taken.keys());
+    const waiters = this.waiters.splice(0);
+    const fullWaiters = this.fullWaiters.splice(0);
+    const since = Math.min(...taken.values(), full ? this.fullSince : Infinity);
+    this.pending.clear();
+    this.fullWanted = false;
+    this.opts.metrics?.pending.set(0);
+    const log = this.opts.logger;
+
+    let result: SynthResult | undefined;
+    let skippedEmpty = false;
+    try {
+      const outcome = await this.opts.publisher.publish(async (outDir) => {
+        const docs = full ? await this.opts.store.readAll() : await this.opts.store.readIds(ids);
+        if (full && docs.bots.length + docs.bot_schedules.length === 0) {
+          // Never prune by accident: an empty source changes nothing.
+          skippedEmpty = true;
+          return null;
+        }
+        const fleet = buildFleet(docs, { isSecretKey: this.isSecretKey });
+        result = await synthesizeFleet(fleet, {
+          outDir,
+          settings: this.opts.settings,
+          onlyIds: full ? undefined : ids,
+          renderer: full ? undefined : this.renderer,
+          workers: full ? undefined : 0,
+        });
+        if (result.written.length + result.removed.length === 0) return null;
+        return commitMessage(result, full, ids);
+      });
+      this.failures = 0;
+      this.state = { ...this.state, lastPublishOk: true, lastError: undefined, lastPublishAt: new Date(), reconciled: this.state.reconciled || (full && !skippedEmpty) };
+      const mode = full ? 'reconcile' : 'events';
+      if (outcome.pushed) {
+        this.state.lastCommit = outcome.commit;
+        this.opts.metrics?.commits.inc({ mode });
+      }
+      this.opts.metrics?.resyncSeconds.observe({ mode }, (Date.now() - since) / 1000);
+      if (skippedEmpty) log.warn('full reconcile skipped: the source holds no bot and no schedule (nothing is removed)');
+      const r = result as SynthResult | undefined;
+      if (r) {
+        for (const e of r.errors) log.warn({ problem: e }, 'bot not rendered; its previous manifest is kept');
+        log.info(
+          { mode, bots: full ? r.fleet.specs.length : ids.size, written: r.written.length, removed: r.removed.length, commit: outcome.commit, attempts: outcome.attempts, ms: Date.now() - since, botIds: full ? undefined : [...ids].slice(0, 20) },
+          outcome.pushed ? 'published' : 'nothing to publish',
+        );
+      }
+      this.release(waiters, { published: true, commit: outcome.commit });
+      this.release(fullWaiters, { published: true, commit: outcome.commit });
+    } catch (e) {
+      const message = (e as Error).message;
+      this.failures++;
+      this.lastFailureAt = Date.now();
+      this.state = { ...this.state, lastPublishOk: false, lastError: message };
+      this.opts.metrics?.pushFailures.inc();
+      // Put everything back: a later cycle (or the next reconcile) publishes it.
+      for (const [id, t] of taken) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
+      if (full) {
+        this.fullWanted = true;
+        this.fullSince = Math.min(this.fullSince || since, since);
+      }
+      this.opts.metrics?.pending.set(this.pending.size);
+      log.error({ mode: full ? 'reconcile' : 'events', pending: this.pending.size, failures: this.failures, err: message }, 'publish failed; will retry');
+      this.release(waiters, { published: false, error: message });
+      this.release(fullWaiters, { published: false, error: message });
+    }
+
+    const r = result as SynthResult | undefined;
+    if (r && this.opts.secrets) await this.syncSecrets(r, full, ids, this.failures === 0);
+  }
+
+  private async syncSecrets(r: SynthResult, full: boolean, ids: ReadonlySet<string>, published: boolean): Promise<void> {
+    const secrets = this.opts.secrets!;
+    const specs: BotSpec[] = full ? r.fleet.specs : r.fleet.specs.filter((s) => ids.has(s.id));
+    try {
+      // Deleting the Secret of a gone bot waits until its manifest is gone from Git.
+      if (full && published) {
+        await secrets.syncAll(specs, r.fleet.failedIds);
+      } else if (full) {
+        await secrets.syncSome(specs, []);
+      } else {
+        const present = new Set([...specs.map((s) => s.id), ...r.fleet.failedIds]);
+        const gone = published ? [...ids].filter((id) => !present.has(id)) : [];
+        await secrets.syncSome(specs, gone);
+      }
+    } catch (e) {
+      this.opts.logger.error({ err: (e as Error).message }, 'Secret sync failed; will retry');
+    }
+    if (secrets.hasRetries() && !this.closed) {
+      const t = setTimeout(() => void this.secretRetry(), Math.min((this.opts.retryBaseMs ?? 1000) * 5, 30_000));
+      t.unref();
+    }
+  }
+
+  private async secretRetry(): Promise<void> {
+    if (this.closed || !this.opts.secrets?.hasRetries()) return;
+    await this.opts.secrets.syncSome([], []).catch(() => undefined);
+  }
+
+  private release(waiters: Waiter[], o: ResyncOutcome): void {
+    for (const w of waiters) w.resolve(o);
+  }
+}
+
+/** One line that says what changed, then the paths (ids only: no config content). */
+export function commitMessage(r: SynthResult, full: boolean, ids: ReadonlySet<string>): string {
+  const n = r.written.length + r.removed.length;
+  const idList = [...ids].sort();
+  const head = full
+    ? `fleetsynth: reconcile (${r.written.length} written, ${r.removed.length} removed)`
+    : `fleetsynth: resync ${idList.length === 1 ? `bot ${idList[0]}` : `${idList.length} bots`} (${n} file${n === 1 ? '' : 's'})`;
+  const lines = [head, ''];
+  const list = (label: string, paths: string[]) => {
+    for (const p of paths.slice(0, 50)) lines.push(`${label} ${p}`);
+    if (paths.length > 50) lines.push(`${label} … ${paths.length - 50} more`);
+  };
+  list('written', r.written);
+  list('removed', r.removed);
+  if (r.errors.length > 0) lines.push('', `${r.errors.length} bot(s) not rendered (previous manifests kept); see the service log`);
+  return lines.join('\n') + '\n';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
