@@ -5,12 +5,16 @@ import * as YAML from 'yaml';
  * `{ keepUndefined: true, lineWidth: 0, version: '1.1' }`) writes for the plain JSON data that
  * `ApiObject.toJson()` returns — without building a YAML node tree per document.
  *
- * Block structure (maps, sequences, indentation) is simple and written here; every string scalar
- * is rendered by the `yaml` package's own string stringifier with the context it would have had,
- * so quoting, block scalars and YAML 1.1 type guessing ("yes", "0777", "1e3", dates) are the
- * library's decisions, not a copy of them. Anything outside that plain-data subset (non-integer
- * numbers, undefined, very long keys) falls back to the `yaml` package for the whole document.
- * test/yaml.test.ts checks byte equality against cdk8s on edge cases and random data.
+ * Block structure (maps, sequences, indentation) is simple and written here, appended to one
+ * string per document. String scalars follow the `yaml` package's own decisions: one-line strings
+ * are tested with the library's own regular expressions and the YAML 1.1 schema's own tag tests
+ * (plain, or single-quoted when they hold `"` but no `'`); everything else — newlines, control
+ * characters, document markers, double quotes — is rendered by the library's string stringifier
+ * with the context it would have had. So quoting, block scalars and YAML 1.1 type guessing ("yes",
+ * "0777", "1e3", dates) are the library's, not a copy of them. Anything outside that plain-data
+ * subset (non-integer numbers, undefined, very long keys) falls back to the `yaml` package for
+ * the whole document. test/yaml.test.ts checks byte equality against cdk8s on edge cases and
+ * random data.
  */
 
 const STRINGIFY_OPTIONS = { keepUndefined: true, lineWidth: 0, version: '1.1' } as const;
@@ -41,7 +45,9 @@ const options = {
   ...(doc.schema as unknown as { toStringOptions?: object }).toStringOptions,
 };
 
+// Thrown (one shared instance, no stack trace to capture) when a document leaves the plain subset.
 class Unsupported extends Error {}
+const UNSUPPORTED = new Unsupported('outside the plain-data subset');
 
 type Ctx = { doc: YAML.Document; indent: string; indentStep: string; implicitKey: boolean; inFlow: null; options: typeof options };
 
@@ -50,110 +56,197 @@ type Ctx = { doc: YAML.Document; indent: string; indentStep: string; implicitKey
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { stringTag } = require('yaml/util') as { stringTag: { stringify: (item: object, ctx: Ctx) => string } };
 
-function libraryString(value: string, indent: string, implicitKey: boolean): string {
-  return stringTag.stringify({ value }, { doc, indent, indentStep: '  ', implicitKey, inFlow: null, options });
+function libraryString(value: string, depth: number, implicitKey: boolean): string {
+  return stringTag.stringify({ value }, { doc, indent: indent(depth), indentStep: '  ', implicitKey, inFlow: null, options });
 }
 
-// Words YAML 1.1 reads as booleans or null; everything else matching SIMPLE is a plain string.
-const YAML11_WORDS = new Set(['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null']);
-const SIMPLE = /^[a-z][a-z0-9-]*$/;
+// Indentation strings by depth ('  ' per level), with and without a leading newline.
+const INDENT: string[] = [''];
+const NEWLINE: string[] = ['\n'];
+function indent(depth: number): string {
+  while (INDENT.length <= depth) INDENT.push(INDENT[INDENT.length - 1] + '  ');
+  return INDENT[depth];
+}
+function newline(depth: number): string {
+  return NEWLINE[depth] ?? (NEWLINE[depth] = '\n' + indent(depth));
+}
 
-const MAX_CACHE = 50_000;
-let valueCache = new Map<string, string>();
+/**
+ * `^[a-z][a-z0-9-]*$` and no YAML 1.1 type reads it: written as is, in any role. Of the schema's
+ * non-string tags, only null and bool (words of at most 5 letters) and the exponent float
+ * (`e9`, `e-5`) can match such a string, so those are checked with the schema's own tests.
+ */
+function isSimple(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  const first = s.charCodeAt(0);
+  if (first < 97 || first > 122) return false;
+  for (let i = 1; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45)) return false;
+  }
+  if (n > 5 && first !== 101) return true;
+  for (let i = 0; i < NON_STRING_TAGS.length; i++) if (NON_STRING_TAGS[i].test(s)) return false;
+  return true;
+}
+
+// What yaml's stringifyString → plainString → quotedString decide for a one-line string in block
+// context, with the library's own regular expressions and the schema's own tag tests.
+const FORCE_DOUBLE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u{D800}-\u{DFFF}]/u;
+const NOT_PLAIN = /^[\n\t ,[\]{}#&*!|>'"%@`]|^[?-]$|^[?-][ \t]|[\n:][ \t]|[ \t]\n|[\n\t ]#|[\n\t :]$/;
+// Exactly the tags plainString tests (`tag.default && tag.tag !== str && tag.test`).
+const NON_STRING_TAGS: RegExp[] = [
+  ...doc.schema.tags,
+  ...((doc.schema as unknown as { compat?: typeof doc.schema.tags }).compat ?? []),
+]
+  .filter((t) => t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test)
+  .map((t) => t.test as RegExp);
+
+/** yaml's `containsDocumentMarker` (`/^(%|---|\.\.\.)/m`) for a string without newlines. */
+function startsWithDocumentMarker(s: string): boolean {
+  const c = s.charCodeAt(0);
+  return c === 37 || ((c === 45 || c === 46) && s.charCodeAt(1) === c && s.charCodeAt(2) === c);
+}
+
+/** A one-line scalar as yaml writes it, or undefined when the library must decide. */
+function fastString(s: string): string | undefined {
+  if (s === '' || FORCE_DOUBLE.test(s)) return undefined;
+  let quote = NOT_PLAIN.test(s);
+  for (let i = 0; !quote && i < NON_STRING_TAGS.length; i++) quote = NON_STRING_TAGS[i].test(s);
+  if (!quote) return s;
+  // quotedString: with `"` and no `'` it is single-quoted; one line, so nothing to escape or fold.
+  if (s.includes('"') && !s.includes("'")) return "'" + s + "'";
+  return undefined;
+}
+
+// Results for short strings (keys, and values repeated across bots: images, paths, quantities).
+// Long, unique strings (the config annotation) are computed each time and not kept.
+const MAX_CACHE = 20_000;
+const MAX_CACHED_LENGTH = 128;
 let keyCache = new Map<string, string>();
+let valueCache = new Map<string, string>();
 
-// Lines starting like a document marker are quoted depending on the indent (yaml's
-// containsDocumentMarker), so their rendering is never cached.
-const DOCUMENT_MARKER = /^(%|---|\.\.\.)/m;
-
-function scalarString(s: string, indent: string, implicitKey: boolean): string {
-  if (SIMPLE.test(s) && !YAML11_WORDS.has(s)) return s;
+function scalarString(s: string, depth: number, implicitKey: boolean): string {
+  if (isSimple(s)) return s;
   // yaml resolves the JS string '<<' to its YAML 1.1 merge-key tag, which prints it bare.
   if (s === '<<') return s;
-  // Other single-line results do not depend on the indent (lineWidth 0 disables folding), so
-  // they can be cached per key/value role.
-  if (s.includes('\n') || DOCUMENT_MARKER.test(s)) return libraryString(s, indent, implicitKey);
-  const cache = implicitKey ? keyCache : valueCache;
+  // Multi-line strings and document markers depend on the indent: always the library's, uncached.
+  if (s.includes('\n') || startsWithDocumentMarker(s)) return libraryString(s, depth, implicitKey);
+  // One-line results do not depend on the indent (lineWidth 0 disables folding).
+  if (s.length > MAX_CACHED_LENGTH) return fastString(s) ?? libraryString(s, depth, implicitKey);
+  let cache = implicitKey ? keyCache : valueCache;
   let out = cache.get(s);
   if (out === undefined) {
-    out = libraryString(s, indent, implicitKey);
+    out = fastString(s) ?? libraryString(s, depth, implicitKey);
     if (cache.size >= MAX_CACHE) {
-      if (implicitKey) keyCache = new Map();
-      else valueCache = new Map();
+      cache = new Map();
+      if (implicitKey) keyCache = cache;
+      else valueCache = cache;
     }
-    (implicitKey ? keyCache : valueCache).set(s, out);
+    cache.set(s, out);
   }
   return out;
 }
 
-function isCollection(v: unknown): v is object {
-  return v !== null && typeof v === 'object';
-}
-
-function isEmptyCollection(v: object): boolean {
-  if (Array.isArray(v)) return v.length === 0;
-  for (const _ in v) return false;
-  return true;
-}
-
-// Renders `v` as yaml's stringify does for a node whose context indent is `indent`.
-function node(v: unknown, indent: string): string {
+/** A scalar value at `depth`: string, safe integer, boolean or null. */
+function scalar(v: unknown, depth: number): string {
   switch (typeof v) {
     case 'string':
-      return scalarString(v, indent, false);
+      return scalarString(v, depth, false);
     case 'number':
-      if (!Number.isSafeInteger(v) || Object.is(v, -0)) throw new Unsupported();
+      if (!Number.isSafeInteger(v) || Object.is(v, -0)) throw UNSUPPORTED;
       return String(v);
     case 'boolean':
       return v ? 'true' : 'false';
     case 'object':
       if (v === null) return 'null';
-      if (Array.isArray(v)) return seq(v, indent);
-      if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) throw new Unsupported();
-      return map(v as Record<string, unknown>, indent);
+      throw UNSUPPORTED;
     default:
-      throw new Unsupported();
+      throw UNSUPPORTED;
   }
 }
 
-function seq(items: unknown[], indent: string): string {
-  if (items.length === 0) return '[]';
-  const itemIndent = indent + '  ';
-  let out = '';
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += '\n' + indent;
-    out += '- ' + node(items[i], itemIndent);
-  }
-  return out;
+function checkPlainObject(v: object): void {
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) throw UNSUPPORTED;
 }
 
-function map(obj: Record<string, unknown>, indent: string): string {
-  const inner = indent + '  ';
-  let out = '';
+function isEmptyObject(v: object): boolean {
+  for (const _ in v) return false;
+  return true;
+}
+
+// The document being written. Collections append to it; scalars are returned and appended.
+let out = '';
+
+// A non-empty map whose first key goes where the cursor is; its other keys on new lines at `depth`.
+function emitMap(obj: Record<string, unknown>, depth: number): void {
+  const inner = depth + 1;
   let first = true;
   for (const k in obj) {
     const v = obj[k];
-    if (v === undefined || k.length > 1000) throw new Unsupported();
-    if (!first) out += '\n' + indent;
-    first = false;
-    out += scalarString(k, inner, true) + ':';
-    if (isCollection(v) && !isEmptyCollection(v)) {
-      out += '\n' + inner + node(v, inner);
+    if (v === undefined || k.length > 1000) throw UNSUPPORTED;
+    if (first) first = false;
+    else out += newline(depth);
+    out += scalarString(k, inner, true);
+    if (typeof v === 'object' && v !== null) {
+      if (Array.isArray(v)) {
+        if (v.length === 0) {
+          out += ': []';
+          continue;
+        }
+        out += ':' + newline(inner);
+        emitSeq(v, inner);
+      } else {
+        checkPlainObject(v);
+        if (isEmptyObject(v)) {
+          out += ': {}';
+          continue;
+        }
+        out += ':' + newline(inner);
+        emitMap(v as Record<string, unknown>, inner);
+      }
     } else {
-      const s = node(v, inner);
-      out += s === '' || s[0] === '\n' ? s : ' ' + s;
+      const s = scalar(v, inner);
+      out += s === '' || s.charCodeAt(0) === 10 ? ':' + s : ': ' + s;
     }
   }
-  return first ? '{}' : out;
+}
+
+// A non-empty sequence: `- item` lines at `depth`, item content at `depth + 1`.
+function emitSeq(items: unknown[], depth: number): void {
+  const inner = depth + 1;
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += newline(depth);
+    out += '- ';
+    const v = items[i];
+    if (typeof v === 'object' && v !== null) {
+      if (Array.isArray(v)) {
+        if (v.length === 0) out += '[]';
+        else emitSeq(v, inner);
+      } else {
+        checkPlainObject(v);
+        if (isEmptyObject(v)) out += '{}';
+        else emitMap(v as Record<string, unknown>, inner);
+      }
+    } else {
+      out += scalar(v, inner);
+    }
+  }
 }
 
 /** One YAML document, exactly as `YAML.stringify(obj, cdk8s's options)` writes it. */
 export function stringifyDocument(obj: unknown): string {
-  if (isCollection(obj) && !Array.isArray(obj) && !isEmptyCollection(obj)) {
+  if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && !isEmptyObject(obj)) {
+    out = '';
     try {
-      return map(obj as Record<string, unknown>, '') + '\n';
+      checkPlainObject(obj);
+      emitMap(obj as Record<string, unknown>, 0);
+      return out + '\n';
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;
+    } finally {
+      out = '';
     }
   }
   return YAML.stringify(obj, STRINGIFY_OPTIONS);
@@ -161,5 +254,10 @@ export function stringifyDocument(obj: unknown): string {
 
 /** Several documents joined as cdk8s's `Yaml.stringify(...docs)` joins them. */
 export function stringifyDocuments(docs: readonly unknown[]): string {
-  return docs.map((d) => (d === undefined ? '\n' : stringifyDocument(d))).join('---\n');
+  let text = '';
+  for (let i = 0; i < docs.length; i++) {
+    if (i > 0) text += '---\n';
+    text += docs[i] === undefined ? '\n' : stringifyDocument(docs[i]);
+  }
+  return text;
 }
