@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { FLEETSYNTH_LABEL } from '../constructs/pod';
 import { BOTS_DIR, BOT_FILE_PATTERN } from './shard';
 
@@ -46,38 +47,79 @@ export function isManagedFile(absPath: string): boolean {
 /** Outcome of writing one file. */
 export type WriteStatus = 'written' | 'unchanged';
 
+/** Where a file is on disk: enough to tell later that nobody touched it (see cache.ts). */
+export interface FileStamp {
+  /** Size in bytes. */
+  readonly size: number;
+  /** Modification time in milliseconds, with the filesystem's sub-millisecond part. */
+  readonly mtimeMs: number;
+  /** Inode number. */
+  readonly ino: number;
+}
+
+/** The stamp of an open file or of a path's stat. */
+export function stampOf(st: fs.Stats): FileStamp {
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
 /**
  * Writes a file only when its bytes differ. A replaced file is written to a temporary name and
  * renamed, so a reader (git, Argo CD, a crash) never sees half of it.
  */
 export function writeIfChanged(absPath: string, text: string, exists: boolean): WriteStatus {
+  return writeStamped(absPath, text, exists, false).status;
+}
+
+/**
+ * `writeIfChanged`, also returning the file's stamp after the write (or after the comparison)
+ * when `stamp` is set. A file known to be missing (`exists` false) is created without a read;
+ * an existing file whose size differs from the new text is replaced without reading it.
+ */
+export function writeStamped(absPath: string, text: string, exists: boolean, stamp: boolean): { status: WriteStatus; stamp?: FileStamp } {
   if (exists) {
-    let current: string | undefined;
+    const data = Buffer.from(text, 'utf8');
+    let fd: number | undefined;
     try {
-      current = fs.readFileSync(absPath, 'utf8');
+      fd = fs.openSync(absPath, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    if (current === text) return 'unchanged';
-    if (current !== undefined) {
-      const tmp = `${absPath}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, text);
+    if (fd !== undefined) {
+      let same = false;
+      let st: fs.Stats;
+      try {
+        st = fs.fstatSync(fd);
+        same = st.size === data.length && fs.readFileSync(fd).equals(data);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (same) return { status: 'unchanged', stamp: stamp ? stampOf(st) : undefined };
+      const tmp = `${absPath}.${process.pid}.${threadId}.tmp`;
+      const written = writeNew(tmp, data, stamp, 'w');
       fs.renameSync(tmp, absPath);
-      return 'written';
+      return { status: 'written', stamp: written };
     }
   }
   try {
-    fs.writeFileSync(absPath, text, { flag: 'wx' });
+    return { status: 'written', stamp: writeNew(absPath, text, stamp) };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       fs.mkdirSync(path.dirname(absPath), { recursive: true });
-      fs.writeFileSync(absPath, text, { flag: 'wx' });
-    } else if (code === 'EEXIST') {
-      return writeIfChanged(absPath, text, true);
-    } else {
-      throw e;
+      return { status: 'written', stamp: writeNew(absPath, text, stamp) };
     }
+    if (code === 'EEXIST') return writeStamped(absPath, text, true, stamp);
+    throw e;
   }
-  return 'written';
+}
+
+// Writes a whole file (by default one that must not exist yet) and returns its stamp when asked.
+function writeNew(absPath: string, data: string | Buffer, stamp: boolean, flag = 'wx'): FileStamp | undefined {
+  const fd = fs.openSync(absPath, flag);
+  try {
+    fs.writeFileSync(fd, data);
+    return stamp ? stampOf(fs.fstatSync(fd)) : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
