@@ -1,8 +1,14 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { RenderSettings } from '../settings';
+import { OutputCache } from './cache';
 import { BotRenderer } from './render';
-import { WriteStatus, writeIfChanged } from './writer';
+import { botFilePath } from './shard';
+import { FileStamp, WriteStatus, writeStamped } from './writer';
+
+/** Batches smaller than this skip the output cache: loading it costs more than rendering them. */
+export const CACHE_MIN_BATCH = 64;
 
 /** A slice of the fleet to render (and write) in one thread. */
 export interface BatchTask {
@@ -18,6 +24,10 @@ export interface BatchTask {
   readonly write: boolean;
   /** Return each file's text (for diff and publish). */
   readonly collect: boolean;
+  /** Use the output cache (see cache.ts); default: when writing a batch of CACHE_MIN_BATCH or more. */
+  readonly cache?: boolean;
+  /** Return the stamp of every file written or verified (for the caller's cache). */
+  readonly stamps?: boolean;
 }
 
 /** What happened to one bot. */
@@ -34,10 +44,72 @@ export interface BatchItem {
   readonly text?: string;
   /** Render failure (a bug or an unexpected value), named by bot. */
   readonly error?: string;
+  /** The file's stamp after writing or comparing it, when asked for. */
+  readonly stamp?: FileStamp;
 }
 
-/** Renders a slice of the fleet in this thread. */
+/** Whether a task should go through the output cache. */
+export function wantsCache(task: BatchTask): boolean {
+  return task.cache ?? (task.write && task.outDir !== undefined && task.specs.length >= CACHE_MIN_BATCH);
+}
+
+/** Renders a slice of the fleet in this thread (through the output cache when it applies). */
 export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings)): BatchItem[] {
+  const cache = wantsCache(task) && task.write && task.outDir ? OutputCache.open(task.outDir, task.settings) : undefined;
+  if (!cache) return renderBatch(task, renderer);
+  const { items, misses, keys, paths } = lookupCached(task, cache);
+  const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);
+  misses.forEach((i, j) => (items[i] = rendered[j]));
+  recordCached(cache, paths, items as BatchItem[], keys);
+  cache.save();
+  return items as BatchItem[];
+}
+
+/**
+ * Splits a task into the bots whose files the cache vouches for (final items, `unchanged`) and
+ * the indexes of the bots that must be rendered; `keys` and `paths` hold every bot's input hash
+ * and file path.
+ */
+export function lookupCached(
+  task: BatchTask,
+  cache: OutputCache,
+): { items: Array<BatchItem | undefined>; misses: number[]; keys: string[]; paths: string[] } {
+  const existing = new Set(task.existing);
+  const items: Array<BatchItem | undefined> = new Array(task.specs.length);
+  const misses: number[] = [];
+  const keys: string[] = new Array(task.specs.length);
+  const paths: string[] = new Array(task.specs.length);
+  task.specs.forEach((spec, i) => {
+    const relPath = (paths[i] = botFilePath(spec.id, spec.fileName, task.settings.shards));
+    const key = (keys[i] = cache.keyOf(spec));
+    const objects = existing.has(relPath) ? cache.lookup(task.outDir!, relPath, key) : undefined;
+    let text: string | undefined;
+    if (objects !== undefined && task.collect) {
+      try {
+        text = fs.readFileSync(path.join(task.outDir!, relPath), 'utf8');
+      } catch {
+        // Gone since the lookup: render it.
+      }
+    }
+    if (objects === undefined || (task.collect && text === undefined)) misses.push(i);
+    else items[i] = { id: spec.id, kind: spec.kind, relPath, objects, status: 'unchanged', leaks: [], text };
+  });
+  return { items, misses, keys, paths };
+}
+
+/** Remembers what was just written or verified; forgets bots that failed or leaked. */
+export function recordCached(cache: OutputCache, paths: readonly string[], items: readonly BatchItem[], keys: readonly string[]): void {
+  items.forEach((item, i) => {
+    if (item.stamp !== undefined && (item.status === 'written' || item.status === 'unchanged')) {
+      cache.record(item.relPath, keys[i], item.stamp, item.objects);
+    } else if (item.stamp === undefined && item.status !== 'unchanged') {
+      cache.forget(paths[i]);
+    }
+  });
+}
+
+/** Renders (and writes) every bot of a task in this thread, without the cache. */
+export function renderBatch(task: BatchTask, renderer: BotRenderer): BatchItem[] {
   const existing = new Set(task.existing);
   const out: BatchItem[] = [];
   for (const spec of task.specs) {
@@ -49,8 +121,11 @@ export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settin
       continue;
     }
     let status: BatchItem['status'] = 'rendered';
+    let stamp: FileStamp | undefined;
     if (r.leaks.length > 0) status = 'leak';
-    else if (task.write && task.outDir) status = writeIfChanged(path.join(task.outDir, r.relPath), r.text, existing.has(r.relPath));
+    else if (task.write && task.outDir) {
+      ({ status, stamp } = writeStamped(path.join(task.outDir, r.relPath), r.text, existing.has(r.relPath), task.stamps ?? false));
+    }
     out.push({
       id: r.id,
       kind: r.kind,
@@ -59,6 +134,7 @@ export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settin
       status,
       leaks: r.leaks,
       text: task.collect && status !== 'leak' ? r.text : undefined,
+      stamp,
     });
   }
   return out;

@@ -2,12 +2,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { BatchItem, BatchTask } from './batch';
+import { BatchItem, BatchTask, lookupCached, recordCached, renderBatch, wantsCache } from './batch';
+import { OutputCache } from './cache';
+import { BotRenderer } from './render';
+import { botFilePath } from './shard';
 
 /** Fleets smaller than this render in the calling thread: starting workers would cost more. */
 export const WORKER_THRESHOLD = 1500;
 
-/** Default number of render threads: one per core, at most 8. */
+/** Bots per unit of work handed to a thread: small enough to balance, large enough to be cheap. */
+const CHUNK = 64;
+
+/** Default number of render threads: one per core, at most 8 (the calling thread is one of them). */
 export function defaultWorkers(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
@@ -22,34 +28,117 @@ function workerFile(): string {
   throw new Error(`render worker not found (looked for ${here} and ${built}); run "npm run build"`);
 }
 
-/** Runs batch tasks on worker threads, one task per worker at a time. */
+/** One unit of work: consecutive bots of one task. */
+interface Chunk {
+  readonly task: number;
+  readonly indexes: number[];
+  readonly batch: BatchTask;
+  result?: BatchItem[];
+}
+
+/**
+ * Renders batch tasks with `workers` threads in all: the calling thread and `workers - 1` worker
+ * threads, pulling small chunks from one queue (the calling thread renders while the workers
+ * start, and nobody waits at the end for a big last chunk). Bots whose files the output cache
+ * vouches for are not rendered at all; when few bots are left, no worker is started.
+ * Returns one item list per task, in the tasks' order.
+ */
 export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise<BatchItem[][]> {
-  const file = workerFile();
-  const results: BatchItem[][] = new Array(tasks.length);
+  const results: Array<Array<BatchItem | undefined>> = tasks.map((t) => new Array(t.specs.length));
+  const first = tasks[0];
+  const total = tasks.reduce((n, t) => n + t.specs.length, 0);
+  const cacheable = first !== undefined && first.outDir !== undefined && tasks.every((t) => t.outDir === first.outDir && t.settings === first.settings);
+  const cache = cacheable && wantsCache({ ...first, specs: { length: total } as BatchTask['specs'] }) ? OutputCache.open(first.outDir!, first.settings) : undefined;
+
+  // What the cache does not vouch for, cut into chunks.
+  const chunks: Chunk[] = [];
+  const cached: Array<{ keys: string[]; paths: string[] } | undefined> = [];
+  tasks.forEach((task, t) => {
+    let todo = task.specs.map((_, i) => i);
+    if (cache) {
+      const { items, misses, keys, paths } = lookupCached(task, cache);
+      items.forEach((item, i) => (results[t][i] = item));
+      cached[t] = { keys, paths };
+      todo = misses;
+    }
+    const existing = new Set(task.existing);
+    for (let i = 0; i < todo.length; i += CHUNK) {
+      const indexes = todo.slice(i, i + CHUNK);
+      const specs = indexes.map((j) => task.specs[j]);
+      chunks.push({
+        task: t,
+        indexes,
+        batch: {
+          ...task,
+          specs,
+          existing: specs.map((s) => botFilePath(s.id, s.fileName, task.settings.shards)).filter((p) => existing.has(p)),
+          cache: false,
+          stamps: cache !== undefined,
+        },
+      });
+    }
+  });
+
+  const pending = chunks.reduce((n, c) => n + c.indexes.length, 0);
+  const threads = pending < WORKER_THRESHOLD ? 1 : Math.max(1, Math.min(workers, Math.ceil(chunks.length / 2)));
+  await runChunks(chunks, threads - 1, first?.settings);
+
+  for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
+  if (cache) {
+    tasks.forEach((task, t) => recordCached(cache, cached[t]!.paths, results[t] as BatchItem[], cached[t]!.keys));
+    cache.save();
+  }
+  return results as BatchItem[][];
+}
+
+/** Renders the chunks on this thread and `workerCount` worker threads, sharing one queue. */
+async function runChunks(chunks: Chunk[], workerCount: number, settings: BatchTask['settings'] | undefined): Promise<void> {
+  if (chunks.length === 0) return;
   let next = 0;
-  const pool = Array.from({ length: Math.min(workers, tasks.length) }, () => new Worker(file));
+  const take = () => (next < chunks.length ? chunks[next++] : undefined);
+  const pool = workerCount > 0 ? Array.from({ length: workerCount }, () => new Worker(workerFile())) : [];
+  let failed: Error | undefined;
+  const fail = (e: Error) => {
+    failed ??= e;
+    next = chunks.length;
+  };
   try {
-    await Promise.all(
-      pool.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            const give = () => {
-              if (next >= tasks.length) return resolve();
-              const i = next++;
-              w.once('message', (m: { ok: boolean; items?: BatchItem[]; error?: string }) => {
-                if (!m.ok) return reject(new Error(`render worker failed: ${m.error}`));
-                results[i] = m.items!;
-                give();
-              });
-              w.postMessage(tasks[i]);
-            };
-            w.once('error', reject);
+    const workersDone = pool.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          // Two chunks in flight, so a worker never waits for this thread to hand it the next one.
+          const inFlight: Chunk[] = [];
+          const give = () => {
+            const c = take();
+            if (!c) return;
+            inFlight.push(c);
+            w.postMessage(c.batch);
+          };
+          w.on('message', (m: { ok: boolean; items?: BatchItem[]; error?: string }) => {
+            const c = inFlight.shift()!;
+            if (!m.ok) fail(new Error(`render worker failed: ${m.error}`));
+            else c.result = m.items!;
             give();
-          }),
-      ),
+            if (inFlight.length === 0) resolve();
+          });
+          w.once('error', (e) => {
+            fail(e);
+            resolve();
+          });
+          give();
+          give();
+          if (inFlight.length === 0) resolve();
+        }),
     );
+    const renderer = new BotRenderer(settings!);
+    for (let c = take(); c !== undefined; c = take()) {
+      c.result = renderBatch(c.batch, renderer);
+      // Let worker messages in (results, next chunk) between chunks.
+      if (pool.length > 0) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(workersDone);
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }
-  return results;
+  if (failed) throw failed;
 }

@@ -1,0 +1,256 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { BotSpec } from '../model/bot';
+import type { RenderSettings } from '../settings';
+import type { FileStamp } from './writer';
+
+/**
+ * The no-op fast path: remembers, per output file, the input it was rendered from and the file's
+ * stamp (size, mtime, inode) when fleetsynth last wrote or verified it. A bot whose input
+ * hash is the same and whose file still has that stamp is not rendered again: its file holds
+ * exactly what rendering would write (and what the leak scan already passed).
+ *
+ * The input hash covers the whole validated bot (every field, secret values included), every
+ * render setting, and a hash of the renderer's code (all of fleetsynth's compiled sources, the
+ * versions of cdk8s, cdk8s-plus-28, constructs and yaml, the Node version, CDK8S_DISABLE_SORT).
+ * Anything else — no entry, another input, a touched file, an unreadable or foreign cache — is a
+ * miss: the bot is rendered and compared byte for byte, as without a cache.
+ *
+ * Like Git's index, an entry whose file was modified within the timestamp granularity of the
+ * moment the cache is saved is "racy" (a later write in the same clock tick would keep the
+ * mtime) and is not kept: the next run renders and compares that file.
+ *
+ * The cache never lives in the output tree (a GitOps repo): it goes to `$FLEETSYNTH_CACHE_DIR`,
+ * else `node_modules/.cache/fleetsynth/` beside fleetsynth's installation, else
+ * `$XDG_CACHE_HOME/fleetsynth` (`~/.cache/fleetsynth`), one file per absolute output directory.
+ * `FLEETSYNTH_CACHE=off` disables it.
+ */
+
+const FORMAT = 1;
+/** Entries not seen for this many cached runs are dropped (bots that left the fleet). */
+const MAX_AGE = 20;
+/** Cache files kept besides the current one, and for how long (one file per output directory). */
+const MAX_CACHE_FILES = 100;
+const MAX_CACHE_FILE_AGE_MS = 14 * 24 * 3600 * 1000;
+
+/** [input hash, size, mtimeMs, ino, objects, generation last seen] */
+type Entry = [string, number, number, number, number, number];
+
+interface CacheFile {
+  format: number;
+  outDir: string;
+  code: string;
+  settings: string;
+  generation: number;
+  entries: Record<string, Entry>;
+}
+
+/** Per-output-directory render cache; see the module comment. */
+export class OutputCache {
+  private readonly entries: Map<string, Entry>;
+  private readonly generation: number;
+  private dirty = false;
+
+  private constructor(
+    private readonly file: string,
+    private readonly header: Omit<CacheFile, 'entries' | 'generation'>,
+    previous: CacheFile | undefined,
+  ) {
+    this.entries = new Map(previous ? Object.entries(previous.entries) : []);
+    this.generation = (previous?.generation ?? 0) + 1;
+  }
+
+  /** The cache of an output directory, or undefined when caching is off or impossible. */
+  static open(outDir: string, settings: RenderSettings): OutputCache | undefined {
+    if (process.env.FLEETSYNTH_CACHE === 'off') return undefined;
+    const dir = cacheDir();
+    if (dir === undefined) return undefined;
+    let abs = path.resolve(outDir);
+    try {
+      abs = fs.realpathSync(abs);
+    } catch {
+      // Not created yet: the resolved path names it.
+    }
+    const file = path.join(dir, `${sha256(abs).slice(0, 32)}.json`);
+    const header = { format: FORMAT, outDir: abs, code: codeHash(), settings: sha256(JSON.stringify(settings)) };
+    let previous: CacheFile | undefined;
+    try {
+      const data = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
+      const valid =
+        data.format === header.format && data.outDir === header.outDir && data.code === header.code && data.settings === header.settings &&
+        typeof data.entries === 'object' && data.entries !== null && Number.isInteger(data.generation);
+      if (valid) previous = data;
+    } catch {
+      // Missing or unreadable: start empty.
+    }
+    return new OutputCache(file, header, previous);
+  }
+
+  /** The input hash of a bot (with the settings and code in the cache header). */
+  keyOf(spec: BotSpec): string {
+    return sha256(JSON.stringify(spec));
+  }
+
+  /**
+   * The number of objects in the file at `relPath` when it was written for exactly this input
+   * and has not been touched since; undefined otherwise.
+   */
+  lookup(outDir: string, relPath: string, key: string): number | undefined {
+    const e = this.entries.get(relPath);
+    if (!Array.isArray(e) || e[0] !== key) return undefined;
+    const st = fs.statSync(`${outDir}/${relPath}`, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile() || st.size !== e[1] || st.mtimeMs !== e[2] || st.ino !== e[3]) return undefined;
+    if (e[5] !== this.generation) {
+      e[5] = this.generation;
+      this.dirty = true;
+    }
+    return e[4];
+  }
+
+  /** Remembers a file just written or verified for this input. */
+  record(relPath: string, key: string, stamp: FileStamp, objects: number): void {
+    this.entries.set(relPath, [key, stamp.size, stamp.mtimeMs, stamp.ino, objects, this.generation]);
+    this.dirty = true;
+  }
+
+  /** Forgets a file (its bot failed, leaked or was not written). */
+  forget(relPath: string): void {
+    if (this.entries.delete(relPath)) this.dirty = true;
+  }
+
+  /** Writes the cache (atomically); failures only cost the next run its fast path. */
+  save(): void {
+    if (!this.dirty) return;
+    const now = Date.now();
+    const entries: Record<string, Entry> = {};
+    for (const [relPath, e] of this.entries) {
+      if (this.generation - e[5] >= MAX_AGE) continue;
+      // Whole-second mtimes mean a coarse filesystem (FAT, some network mounts): wider margin.
+      const margin = e[2] % 1000 === 0 ? 3000 : 100;
+      if (e[2] + margin >= now) continue;
+      entries[relPath] = e;
+    }
+    const data: CacheFile = { ...this.header, generation: this.generation, entries };
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(data));
+      fs.renameSync(tmp, this.file);
+      this.dirty = false;
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
+    pruneCacheDir(path.dirname(this.file), this.file);
+  }
+}
+
+/** Keeps the cache directory bounded: files of output directories not synthesized for weeks go. */
+function pruneCacheDir(dir: string, keep: string): void {
+  try {
+    const now = Date.now();
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => path.join(dir, f))
+      .filter((f) => f !== keep)
+      .map((f) => ({ f, mtime: fs.statSync(f).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    files.forEach(({ f, mtime }, i) => {
+      if (i >= MAX_CACHE_FILES || now - mtime > MAX_CACHE_FILE_AGE_MS) fs.rmSync(f, { force: true });
+    });
+  } catch {
+    // Best effort.
+  }
+}
+
+// One-shot hashing where Node has it (20.12+), else a Hash object.
+const hashHex: (s: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (s) => (crypto as unknown as { hash: (alg: string, data: string) => string }).hash('sha256', s)
+    : (s) => crypto.createHash('sha256').update(s).digest('hex');
+
+function sha256(s: string): string {
+  return hashHex(s);
+}
+
+let cachedDir: string | null | undefined;
+
+/** The cache directory (created), or undefined when none is writable. */
+function cacheDir(): string | undefined {
+  if (cachedDir !== undefined) return cachedDir ?? undefined;
+  const candidates: string[] = [];
+  if (process.env.FLEETSYNTH_CACHE_DIR) candidates.push(process.env.FLEETSYNTH_CACHE_DIR);
+  const root = packageRoot();
+  if (root !== undefined) {
+    // Installed as a dependency: <project>/node_modules/fleetsynth → <project>/node_modules/.cache.
+    if (path.basename(path.dirname(root)) === 'node_modules') candidates.push(path.join(path.dirname(root), '.cache', 'fleetsynth'));
+    else if (fs.existsSync(path.join(root, 'node_modules'))) candidates.push(path.join(root, 'node_modules', '.cache', 'fleetsynth'));
+  }
+  candidates.push(path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'fleetsynth'));
+  for (const dir of candidates) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+      cachedDir = dir;
+      return dir;
+    } catch {
+      // Try the next one.
+    }
+  }
+  cachedDir = null;
+  return undefined;
+}
+
+/** fleetsynth's package directory (the one with its package.json). */
+function packageRoot(): string | undefined {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'fleetsynth') return dir;
+    } catch {
+      // Not here.
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+let cachedCode: string | undefined;
+
+/**
+ * A hash of everything besides the bot and the settings that shapes a rendered file: every
+ * source file of fleetsynth as it runs (lib/src compiled, or src under ts-node/jest), the
+ * rendering libraries' versions, the Node version and cdk8s's key-sorting switch.
+ */
+export function codeHash(): string {
+  if (cachedCode !== undefined) return cachedCode;
+  const h = crypto.createHash('sha256');
+  h.update(`${process.version}\0${process.env.CDK8S_DISABLE_SORT ?? ''}\0`);
+  for (const pkg of ['cdk8s', 'cdk8s-plus-28', 'constructs', 'yaml']) h.update(`${pkg}@${packageVersion(pkg)}\0`);
+  const srcRoot = path.resolve(__dirname, '..');
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(js|ts|cjs|mjs|json)$/.test(e.name) && !e.name.endsWith('.map')) files.push(p);
+    }
+  };
+  walk(srcRoot);
+  for (const f of files.sort()) h.update(`${path.relative(srcRoot, f)}\0`).update(fs.readFileSync(f)).update('\0');
+  cachedCode = h.digest('hex');
+  return cachedCode;
+}
+
+function packageVersion(name: string): string {
+  try {
+    for (let dir = path.dirname(require.resolve(name)); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+      const file = path.join(dir, 'package.json');
+      if (!fs.existsSync(file)) continue;
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === name) return pkg.version ?? '?';
+    }
+  } catch {
+    // Not resolvable: part of the hash as unknown.
+  }
+  return '?';
+}
