@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { registerArgoCdCommand } from './argocd/generate';
 import { registerGitopsCommands } from './gitops/commands';
 import { failureMessage, reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
@@ -80,6 +81,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 
   registerGitopsCommands(program, io, setExit);
   registerServeCommand(program, io, setExit);
+  registerArgoCdCommand(program, io, setExit);
   return program;
 }
 

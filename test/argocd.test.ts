@@ -13,7 +13,8 @@ import {
   SERVE_OWNED_OBJECTS,
   renderArgoCd,
 } from '../src/argocd/argocd';
-import { UsageError, main, parseArgs, writeArgoCd } from '../src/argocd/generate';
+import { writeArgoCd } from '../src/argocd/generate';
+import { buildProgram } from '../src/cli';
 
 const ROOT = path.join(__dirname, '..');
 const CRD_DIR = path.join(ROOT, 'crds', 'argo-cd');
@@ -379,35 +380,43 @@ test('pointerIsSet (used by the dist/ cross-checks)', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('generate CLI', () => {
+describe('fleetsynth argocd', () => {
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-argocd-'));
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('parseArgs: flags, --flag=value, env fallback, default out', () => {
-    expect(parseArgs([], {})).toEqual({ out: 'argocd', help: false, options: { repoUrl: EXAMPLE_REPO_URL } });
-    expect(parseArgs([], { FLEETSYNTH_REPO_URL: 'https://git.example/x.git' }).options.repoUrl).toBe('https://git.example/x.git');
-    expect(
-      parseArgs(['--repo-url', 'https://a/b.git', '--path=gitops/dist', '--namespace', 'bots', '--out', 'o'], { FLEETSYNTH_REPO_URL: 'ignored' }),
-    ).toEqual({ out: 'o', help: false, options: { repoUrl: 'https://a/b.git', path: 'gitops/dist', namespace: 'bots' } });
-    expect(() => parseArgs(['--nope'], {})).toThrow(UsageError);
-    expect(() => parseArgs(['--path'], {})).toThrow(/needs a value/);
-    expect(() => parseArgs(['--path', '--out', 'x'], {})).toThrow(/needs a value/);
+  async function cli(args: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    let code = 0;
+    const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) }, (c) => (code = c));
+    try {
+      await program.parseAsync(['node', 'fleetsynth', 'argocd', ...args]);
+    } catch (e) {
+      code = (e as { exitCode?: number }).exitCode ?? 1;
+    }
+    return { code, out, err };
+  }
+
+  test('writes the three files, then rewrites nothing on a second run', async () => {
+    let r = await cli(['--out', dir]);
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual([...ARGOCD_FILES].sort());
+    expect(r.out.filter((l) => l.startsWith('wrote'))).toHaveLength(3);
+    const mtimes = ARGOCD_FILES.map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
+    r = await cli(['--out', dir]);
+    expect(r.out.filter((l) => l.startsWith('unchanged'))).toHaveLength(3);
+    expect(ARGOCD_FILES.map((f) => fs.statSync(path.join(dir, f)).mtimeMs)).toEqual(mtimes);
   });
 
-  test('writes the three files, then rewrites nothing on a second run', () => {
-    const log: string[] = [];
-    expect(main(['--out', dir], (m) => log.push(m))).toBe(0);
-    expect(fs.readdirSync(dir).sort()).toEqual([...ARGOCD_FILES].sort());
-    expect(log.filter((l) => l.startsWith('wrote'))).toHaveLength(3);
-    const mtimes = ARGOCD_FILES.map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
-
-    log.length = 0;
-    expect(main(['--out', dir], (m) => log.push(m))).toBe(0);
-    expect(log.filter((l) => l.startsWith('unchanged'))).toHaveLength(3);
-    expect(ARGOCD_FILES.map((f) => fs.statSync(path.join(dir, f)).mtimeMs)).toEqual(mtimes);
+  test('flags reach the objects', async () => {
+    await cli(['--out', dir, '--repo-url', 'https://a/b.git', '--path', 'gitops/dist', '--namespace', 'bots']);
+    const appset = fs.readFileSync(path.join(dir, 'applicationset.yaml'), 'utf8');
+    expect(appset).toContain('repoURL: https://a/b.git');
+    expect(appset).toContain('gitops/dist/bots/*');
+    expect(appset).toContain('namespace: bots');
   });
 
   test('writeArgoCd rewrites only the file that changed and leaves other files alone', () => {
@@ -420,11 +429,12 @@ describe('generate CLI', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('bad values exit 1, bad usage exits 2, nothing written', () => {
-    const err: string[] = [];
-    expect(main(['--out', dir, '--namespace', 'Bad_NS'], () => undefined, (m) => err.push(m))).toBe(1);
-    expect(err.join('\n')).toMatch(/--namespace/);
-    expect(main(['--out', dir, '--bogus'], () => undefined, (m) => err.push(m))).toBe(2);
+  test('bad values exit 1 naming the option, unknown flags exit 1, nothing written', async () => {
+    let r = await cli(['--out', dir, '--namespace', 'Bad_NS']);
+    expect(r.code).toBe(1);
+    expect(r.err.join('\n')).toMatch(/namespace/);
+    r = await cli(['--out', dir, '--bogus']);
+    expect(r.code).toBe(1);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

@@ -118,7 +118,8 @@ export const IGNORED_DIFFERENCES: ReadonlyArray<{
       '/spec/revisionHistoryLimit', // defaulted 10
       '/spec/template/spec/dnsPolicy', // defaulted ClusterFirst
       '/spec/template/spec/schedulerName', // defaulted default-scheduler
-      '/spec/template/spec/terminationGracePeriodSeconds', // defaulted 30
+      // Not terminationGracePeriodSeconds: the platform Deployment sets it (serve finishes its
+      // pending push on SIGTERM), and an ignored field would never be applied.
     ],
     // The deployment controller stamps `deployment.kubernetes.io/revision` on metadata.
     managedFieldsManagers: ['kube-controller-manager'],

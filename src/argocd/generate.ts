@@ -2,6 +2,8 @@
 // (default `argocd/`), rewriting only files whose content changed.
 import * as fs from 'fs';
 import * as path from 'path';
+import { Command } from 'commander';
+import { writeIfChanged } from '../synth/writer';
 import { ArgoCdOptions, ArgoCdOptionsError, EXAMPLE_REPO_URL, renderArgoCd } from './argocd';
 
 /** What happened to one file. */
@@ -21,114 +23,37 @@ export interface ArgoCdWriteResult {
  */
 export function writeArgoCd(outDir: string, opts: ArgoCdOptions): ArgoCdWriteResult[] {
   const files = renderArgoCd(opts);
-  fs.mkdirSync(outDir, { recursive: true });
   return files.map(({ file, yaml }) => {
     const target = path.join(outDir, file);
-    let current: string | undefined;
-    try {
-      current = fs.readFileSync(target, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (current === yaml) return { file, path: target, changed: false };
-    const tmp = path.join(outDir, `.${file}.${process.pid}.tmp`);
-    fs.writeFileSync(tmp, yaml, 'utf8');
-    fs.renameSync(tmp, target);
-    return { file, path: target, changed: true };
+    return { file, path: target, changed: writeIfChanged(target, yaml, fs.existsSync(target)) === 'written' };
   });
 }
 
-const USAGE = `usage: fleetsynth argocd [options]
-
-Writes appproject.yaml, applicationset.yaml and platform-application.yaml.
-
-  --repo-url <url>          GitOps repo Argo CD pulls (env FLEETSYNTH_REPO_URL, default ${EXAMPLE_REPO_URL})
-  --target-revision <rev>   branch/tag/commit to track (default main)
-  --path <dir>              output root R inside the repo (default dist)
-  --namespace <ns>          namespace of the bots and the live service (default the0)
-  --argo-namespace <ns>     namespace Argo CD runs in (default argocd)
-  --project <name>          AppProject name (default fleetsynth)
-  --shard-glob <glob>       shard directories under R (default bots/*)
-  --out <dir>               where to write the files (default argocd)
-  -h, --help                show this help
-`;
-
-const FLAGS: Record<string, keyof ArgoCdOptions | 'out'> = {
-  '--repo-url': 'repoUrl',
-  '--target-revision': 'targetRevision',
-  '--path': 'path',
-  '--namespace': 'namespace',
-  '--argo-namespace': 'argoNamespace',
-  '--project': 'project',
-  '--shard-glob': 'shardGlob',
-  '--out': 'out',
-};
-
-/** A command-line mistake; the message says what to do. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
+/** Adds `fleetsynth argocd`: writes appproject.yaml, applicationset.yaml and platform-application.yaml. */
+export function registerArgoCdCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): void {
+  program
+    .command('argocd')
+    .description('write the Argo CD objects (AppProject, shard ApplicationSet, platform Application)')
+    .option('--repo-url <url>', `GitOps repo Argo CD pulls (env FLEETSYNTH_REPO_URL, default ${EXAMPLE_REPO_URL})`)
+    .option('--target-revision <rev>', 'branch/tag/commit to track (default main)')
+    .option('--path <dir>', 'output root inside the repo (default dist)')
+    .option('--namespace <ns>', 'namespace of the bots and the live service (default the0)')
+    .option('--argo-namespace <ns>', 'namespace Argo CD runs in (default argocd)')
+    .option('--project <name>', 'AppProject name (default fleetsynth)')
+    .option('--shard-glob <glob>', 'shard directories under the output root (default bots/*)')
+    .option('--out <dir>', 'where to write the files', 'argocd')
+    .action((o) => {
+      const { out, repoUrl, ...rest } = o as Record<string, string>;
+      const options: ArgoCdOptions = { ...rest, repoUrl: repoUrl ?? (process.env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL) };
+      try {
+        const results = writeArgoCd(out, options);
+        for (const r of results) io.out(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
+        io.out(`argocd: ${results.filter((r) => r.changed).length} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
+      } catch (err) {
+        if (!(err instanceof ArgoCdOptionsError)) throw err;
+        io.err(err.message);
+        setExit(1);
+      }
+    });
 }
 
-/** Parses `--flag value` / `--flag=value` arguments (argv without node and script). */
-export function parseArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): { out: string; options: ArgoCdOptions; help: boolean } {
-  const values: Partial<Record<keyof ArgoCdOptions | 'out', string>> = {};
-  let help = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '-h' || arg === '--help') {
-      help = true;
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const key = FLAGS[flag];
-    if (!key) throw new UsageError(`unknown argument "${arg}" (see --help)`);
-    let value: string | undefined;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else {
-      value = args[i + 1];
-      i++;
-    }
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`${flag} needs a value`);
-    values[key] = value;
-  }
-  const { out = 'argocd', repoUrl, ...rest } = values;
-  return {
-    out,
-    help,
-    options: { ...rest, repoUrl: repoUrl ?? (env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL) },
-  };
-}
-
-/** CLI entry: returns the exit code (0 ok, 1 bad options, 2 bad usage). */
-export function main(args: readonly string[] = process.argv.slice(2), log = console.log, error = console.error): number {
-  try {
-    const { out, options, help } = parseArgs(args);
-    if (help) {
-      log(USAGE);
-      return 0;
-    }
-    const results = writeArgoCd(out, options);
-    for (const r of results) log(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
-    const n = results.filter((r) => r.changed).length;
-    log(`argocd: ${n} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
-    return 0;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      error(`argocd: ${err.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (err instanceof ArgoCdOptionsError) {
-      error(err.message);
-      return 1;
-    }
-    throw err;
-  }
-}
-
-if (require.main === module) {
-  process.exitCode = main();
-}
