@@ -6,6 +6,7 @@ import { buildFleet } from '../src/model/fleet';
 import { secretKeyMatcher } from '../src/model/secrets';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { BotRenderer, addBot } from '../src/synth/render';
+import { mulberry32 } from '../src/testing/fleet-gen';
 import { stringifyDocument, stringifyDocuments } from '../src/synth/yaml';
 import { edgeCaseFleet } from './support/edge-fleet';
 
@@ -19,16 +20,6 @@ const TRICKY = [
   'a\u2028b', 'ünïcødé ✨', '😀', '\ud800', '---', '--- x', '...', '... x', 'x\n---\ny', '<b>&</b>', '{"a":1,"b":"<x>"}', "{'a':1}",
   'x'.repeat(300), `${'word '.repeat(40)}end`, 'http://example.com/a?b=c&d=e#f', 'C:\\path\\file', '=', '<<', 'Y', 'NO', '=x',
 ];
-
-function rng(seed: number) {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValue(r: () => number, depth: number): unknown {
   const x = r();
@@ -51,7 +42,7 @@ describe('fast YAML writer = cdk8s Yaml.stringify, byte for byte', () => {
     expect(stringifyDocument(doc)).toBe(Yaml.stringify(doc));
   });
   it('random documents (2,000)', () => {
-    const r = rng(1234);
+    const r = mulberry32(1234);
     for (let i = 0; i < 2000; i++) {
       const doc = { apiVersion: 'v1', kind: 'X', data: randomValue(r, 0) };
       expect(stringifyDocument(doc)).toBe(Yaml.stringify(doc));

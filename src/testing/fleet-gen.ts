@@ -82,7 +82,8 @@ function cuid(rnd: () => number): string {
   return s;
 }
 
-function mulberry32(seed: number): () => number {
+/** A small deterministic PRNG (mulberry32): the same seed gives the same sequence everywhere. */
+export function mulberry32(seed: number): () => number {
   let t = seed >>> 0;
   return () => {
     t = (t + 0x6d2b79f5) >>> 0;
