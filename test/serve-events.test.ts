@@ -143,14 +143,15 @@ describe('serve with MongoDB and JetStream', () => {
     await waitFor(() => commits(env.repo).length === 1 && serve.eventMode() === 'jetstream', 20000, 'ready');
 
     const events = 200;
-    for (let i = 0; i < events; i++) await env.stream.publish('the0.bot.updated', botDoc(ids[i % ids.length], { threshold: i }));
+    // Published together (JetStream keeps their order), as a mass update through the API would.
+    await Promise.all(Array.from({ length: events }, (_, i) => env.stream.publish('the0.bot.updated', botDoc(ids[i % ids.length], { threshold: i }))));
     // Last event of each bot: threshold 150..199.
     await waitFor(() => show(env.repo, fileOf('burst-49'))?.includes('"threshold":199'), 30000, 'last event published');
     await waitFor(async () => (await env.stream.consumerInfo()).num_ack_pending === 0, 10000, 'acks');
     const made = commits(env.repo).length - 1;
     for (let b = 0; b < ids.length; b++) expect(show(env.repo, fileOf(ids[b]))).toContain(`"threshold":${150 + b}`);
     expect(made).toBeGreaterThanOrEqual(1);
-    expect(made).toBeLessThanOrEqual(10);
+    expect(made).toBeLessThanOrEqual(5);
     env.log.logger.info({ events, commits: made }, 'burst result');
   });
 

@@ -57,8 +57,10 @@ export interface ResyncOptions {
   readonly metrics?: ServeMetrics;
   /** Per-bot Secrets; null when there is no API server access. */
   readonly secrets?: SecretsSync | null;
-  /** Coalescing window in ms (default 200). */
+  /** Coalescing window in ms (default 200): ids are taken once none arrived for this long. */
   readonly coalesceMs?: number;
+  /** Longest an id waits for the window to close while more keep arriving (default max(2 s, 10 × coalesceMs)). */
+  readonly coalesceMaxMs?: number;
   /** Full reconcile period in ms (default 5 min; 0 = never). */
   readonly reconcileMs?: number;
   /** First retry delay after a failed publish (default 1 s, doubling up to `retryMaxMs`). */
@@ -102,7 +104,9 @@ interface Waiter {
 /**
  * Turns bot ids into commits: ids queued within the coalescing window are rendered together
  * (`synthesizeFleet` with `onlyIds`, so one bot's change costs one bot's work) and published as
- * ONE commit. A failed cycle puts its ids back and retries with exponential backoff; pending ids
+ * ONE commit. The window is trailing (it closes once no id arrived for `coalesceMs`, at most
+ * `coalesceMaxMs` after the oldest), so a burst that trickles in while its events are written
+ * to the source still becomes one or a few commits; a lone event waits `coalesceMs`. A failed cycle puts its ids back and retries with exponential backoff; pending ids
  * are never dropped. A periodic full reconcile re-renders everything.
  *
  * Waiters resolve once their ids are pushed, or once the first attempt failed: the change is then
@@ -144,6 +148,7 @@ export class ResyncQueue {
   enqueue(ids: Iterable<string>): Promise<ResyncOutcome> {
     const now = Date.now();
     for (const id of ids) if (!this.pending.has(id)) this.pending.set(id, now);
+    this.lastEnqueueAt = now;
     this.opts.metrics?.pending.set(this.pending.size);
     const p = new Promise<ResyncOutcome>((resolve) => this.waiters.push({ resolve }));
     this.schedule();
@@ -175,7 +180,7 @@ export class ResyncQueue {
     for (let i = 0; i < attempts; i++) {
       await this.running;
       if (this.pending.size === 0 && !this.fullWanted) break;
-      this.running = this.cycle();
+      this.running = this.cycle({ noWindow: true });
       await this.running;
       if (this.failures === 0) continue;
       if (i + 1 < attempts) await sleep(Math.min(1000 * 2 ** i, 4000));
@@ -191,19 +196,18 @@ export class ResyncQueue {
     this.timer = undefined;
   }
 
-  /** Arms the cycle timer: the coalescing window after the oldest pending id, or the backoff. */
+  /**
+   * Starts the next cycle: at once normally (its git sync overlaps the coalescing window), after
+   * the backoff delay when the last cycle failed.
+   */
   private schedule(): void {
     if (this.closed || this.running) return;
     if (this.pending.size === 0 && !this.fullWanted) return;
     const now = Date.now();
-    let at: number;
+    let at = now;
     if (this.failures > 0) {
       const base = this.opts.retryBaseMs ?? 1000;
       at = this.lastFailureAt + Math.min(base * 2 ** (this.failures - 1), this.opts.retryMaxMs ?? 60_000);
-    } else {
-      const oldest = Math.min(...this.pending.values(), this.fullWanted ? this.fullSince : Infinity);
-      // A full reconcile waits for no window: it is not an event burst.
-      at = this.fullWanted ? now : oldest + (this.opts.coalesceMs ?? DEFAULT_COALESCE_MS);
     }
     if (this.timer && this.timerAt <= at) return;
     this.clearTimer();
@@ -218,25 +222,64 @@ export class ResyncQueue {
   }
 
   private lastFailureAt = 0;
+  private lastEnqueueAt = 0;
 
-  /** One render + publish of everything pending (or the whole fleet). */
-  private async cycle(): Promise<void> {
+  /**
+   * One render + publish of everything pending (or the whole fleet). The workspace syncs with the
+   * remote first; meanwhile the coalescing window (from the oldest pending id) runs out, and only
+   * then are the pending ids taken, so the git sync costs no latency. A rejected push calls the
+   * render again with the same ids.
+   */
+  private async cycle(opts: { noWindow?: boolean } = {}): Promise<void> {
     const full = this.fullWanted;
-    const taken = new Map(this.pending);
-    const ids = new Set(taken.keys());
-    const waiters = this.waiters.splice(0);
-    const fullWaiters = this.fullWaiters.splice(0);
-    const since = Math.min(...taken.values(), full ? this.fullSince : Infinity);
-    this.pending.clear();
-    this.fullWanted = false;
-    this.opts.metrics?.pending.set(0);
+    const start = Date.now();
+    const oldest = Math.min(...this.pending.values(), full ? this.fullSince : Infinity);
+    const quiet = full || opts.noWindow ? 0 : this.opts.coalesceMs ?? DEFAULT_COALESCE_MS;
+    const takeAt = full || opts.noWindow ? start : oldest + quiet;
+    const cap = full || opts.noWindow ? start : oldest + (this.opts.coalesceMaxMs ?? Math.max(2000, 10 * quiet));
+    let taken: Map<string, number> | undefined;
+    let ids = new Set<string>();
+    let waiters: Waiter[] = [];
+    let fullWaiters: Waiter[] = [];
+    let since = start;
+    const take = () => {
+      if (taken) return;
+      taken = new Map(this.pending);
+      ids = new Set(taken.keys());
+      waiters = this.waiters.splice(0);
+      since = Math.min(...taken.values(), full ? this.fullSince : Infinity);
+      this.pending.clear();
+      if (full) {
+        fullWaiters = this.fullWaiters.splice(0);
+        this.fullWanted = false;
+      }
+      this.opts.metrics?.pending.set(0);
+    };
     const log = this.opts.logger;
 
     let result: SynthResult | undefined;
     let skippedEmpty = false;
+    // Where a cycle's time goes (last attempt): coalescing window, git sync (overlapping the
+    // window), read, render, commit + push.
+    const timing = { waitMs: 0, syncMs: 0, readMs: 0, renderMs: 0, gitMs: 0 };
+    let renderedAt = 0;
     try {
       const outcome = await this.opts.publisher.publish(async (outDir) => {
+        if (!taken) {
+          timing.syncMs = Date.now() - start;
+          // Trailing window: wait until no id arrived for `coalesceMs` (a burst still being
+          // written to the source keeps arriving), but never longer than `coalesceMaxMs`.
+          for (;;) {
+            const due = Math.min(Math.max(takeAt, this.lastEnqueueAt + quiet), cap);
+            if (due <= Date.now()) break;
+            await sleep(due - Date.now());
+          }
+          take();
+          timing.waitMs = Date.now() - since;
+        }
+        const t0 = Date.now();
         const docs = full ? await this.opts.store.readAll() : await this.opts.store.readIds(ids);
+        timing.readMs = Date.now() - t0;
         if (full && docs.bots.length + docs.bot_schedules.length === 0) {
           // Never prune by accident: an empty source changes nothing.
           skippedEmpty = true;
@@ -250,9 +293,13 @@ export class ResyncQueue {
           renderer: full ? undefined : this.renderer,
           workers: full ? undefined : 0,
         });
+        renderedAt = Date.now();
+        timing.renderMs = renderedAt - t0 - timing.readMs;
         if (result.written.length + result.removed.length === 0) return null;
         return commitMessage(result, full, ids);
       });
+      timing.gitMs = Date.now() - renderedAt;
+      take();
       this.failures = 0;
       this.state = { ...this.state, lastPublishOk: true, lastError: undefined, lastPublishAt: new Date(), reconciled: this.state.reconciled || (full && !skippedEmpty) };
       const mode = full ? 'reconcile' : 'events';
@@ -266,20 +313,21 @@ export class ResyncQueue {
       if (r) {
         for (const e of r.errors) log.warn({ problem: e }, 'bot not rendered; its previous manifest is kept');
         log.info(
-          { mode, bots: full ? r.fleet.specs.length : ids.size, written: r.written.length, removed: r.removed.length, commit: outcome.commit, attempts: outcome.attempts, ms: Date.now() - since, botIds: full ? undefined : [...ids].slice(0, 20) },
+          { mode, bots: full ? r.fleet.specs.length : ids.size, written: r.written.length, removed: r.removed.length, commit: outcome.commit, attempts: outcome.attempts, ms: Date.now() - since, ...timing, botIds: full ? undefined : [...ids].slice(0, 20) },
           outcome.pushed ? 'published' : 'nothing to publish',
         );
       }
       this.release(waiters, { published: true, commit: outcome.commit });
       this.release(fullWaiters, { published: true, commit: outcome.commit });
     } catch (e) {
+      take(); // a failed sync never reached the render: what is pending now is what failed
       const message = (e as Error).message;
       this.failures++;
       this.lastFailureAt = Date.now();
       this.state = { ...this.state, lastPublishOk: false, lastError: message };
       this.opts.metrics?.pushFailures.inc();
       // Put everything back: a later cycle (or the next reconcile) publishes it.
-      for (const [id, t] of taken) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
+      for (const [id, t] of taken!) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
       if (full) {
         this.fullWanted = true;
         this.fullSince = Math.min(this.fullSince || since, since);
