@@ -41,6 +41,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--port <n>', 'query API port', portArg, 9477)
       .option('--health-port <n>', 'port of /healthz, /readyz, /metrics', portArg, 8080)
       .option('--nats-stream <name>', 'JetStream stream of bot events (env NATS_STREAM)', env.NATS_STREAM || DEFAULT_STREAM)
+      .option('--nats-subject-prefix <prefix>', 'prefix of the event subjects, for a shared NATS account or tests (env NATS_SUBJECT_PREFIX)', env.NATS_SUBJECT_PREFIX || '')
       .option('--reconcile-interval <d>', 'full reconcile period: 300, 300s, 5m (env RECONCILE_INTERVAL)', intervalArg)
       .option('--coalesce-ms <ms>', 'events within this window become one commit', msArg, DEFAULT_COALESCE_MS)
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
@@ -76,6 +77,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       workDir: o.workDir,
       natsUrl: settings.natsUrl,
       stream: o.natsStream,
+      subjectPrefix: o.natsSubjectPrefix,
       port: o.port,
       healthPort: o.healthPort,
       coalesceMs: o.coalesceMs,

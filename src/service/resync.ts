@@ -97,6 +97,16 @@ export interface ResyncStatus {
   readonly failures: number;
 }
 
+/** An event being written to the source (see {@link ResyncQueue.arrive}). */
+export interface Arrival {
+  /** When it arrived (ms since epoch). */
+  readonly at: number;
+  /** The event needs no render (rejected or failed). */
+  cancel(): void;
+  /** Called by enqueue. */
+  consume(): void;
+}
+
 interface Waiter {
   resolve(o: ResyncOutcome): void;
 }
@@ -125,6 +135,8 @@ export class ResyncQueue {
   private reconcileTimer?: NodeJS.Timeout;
   private failures = 0;
   private closed = false;
+  /** close() is publishing what is pending. */
+  private closing = false;
   private readonly renderer: BotRenderer;
   private readonly isSecretKey: (k: string) => boolean;
   private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean } = { reconciled: false };
@@ -144,12 +156,37 @@ export class ResyncQueue {
     }
   }
 
+  /**
+   * Announces an event that is being written to the source: the coalescing window counts from
+   * its arrival, and stays open while announced events are still being written (a burst).
+   * Pass the result to {@link enqueue}, or call `cancel()` when the event leads to no render.
+   */
+  arrive(): Arrival {
+    const at = Date.now();
+    this.lastArrivalAt = Math.max(this.lastArrivalAt, at);
+    this.arriving++;
+    let open = true;
+    const close = () => {
+      if (open) {
+        open = false;
+        this.arriving--;
+      }
+    };
+    return { at, cancel: close, consume: close };
+  }
+
   /** Queues bots for render + publish; resolves when published or durably queued for retry. */
-  enqueue(ids: Iterable<string>): Promise<ResyncOutcome> {
+  enqueue(ids: Iterable<string>, arrival?: Arrival): Promise<ResyncOutcome> {
     const now = Date.now();
-    for (const id of ids) if (!this.pending.has(id)) this.pending.set(id, now);
-    this.lastEnqueueAt = now;
+    const at = arrival?.at ?? now;
+    for (const id of ids) if (!this.pending.has(id) || this.pending.get(id)! > at) this.pending.set(id, at);
+    if (!arrival) this.lastArrivalAt = Math.max(this.lastArrivalAt, now);
+    arrival?.consume();
     this.opts.metrics?.pending.set(this.pending.size);
+    if (this.closed && !this.closing) {
+      // After shutdown: the change is in the source; the next start's full reconcile renders it.
+      return Promise.resolve({ published: false, error: 'shut down before publish' });
+    }
     const p = new Promise<ResyncOutcome>((resolve) => this.waiters.push({ resolve }));
     this.schedule();
     return p;
@@ -175,8 +212,12 @@ export class ResyncQueue {
    */
   async close(attempts = 3): Promise<void> {
     this.closed = true;
+    this.wake?.();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     this.clearTimer();
+    // Events being written to the source right now are part of the last commit.
+    for (const end = Date.now() + 5000; this.arriving > 0 && Date.now() < end; ) await sleep(10);
+    this.closing = true;
     for (let i = 0; i < attempts; i++) {
       await this.running;
       if (this.pending.size === 0 && !this.fullWanted) break;
@@ -186,9 +227,24 @@ export class ResyncQueue {
       if (i + 1 < attempts) await sleep(Math.min(1000 * 2 ** i, 4000));
     }
     await this.running;
+    this.closing = false;
     // Whatever is still waiting is durable in the source: release it.
     this.release(this.waiters.splice(0), { published: false, error: 'shut down before publish' });
     this.release(this.fullWaiters.splice(0), { published: false, error: 'shut down before publish' });
+  }
+
+  private wake?: () => void;
+
+  /** Sleeps `ms`, or less when close() wakes it (shutdown does not wait for the window). */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
   }
 
   private clearTimer(): void {
@@ -222,7 +278,10 @@ export class ResyncQueue {
   }
 
   private lastFailureAt = 0;
-  private lastEnqueueAt = 0;
+  /** Latest event arrival (or enqueue without an arrival). */
+  private lastArrivalAt = 0;
+  /** Events announced by arrive() and not yet enqueued or cancelled. */
+  private arriving = 0;
 
   /**
    * One render + publish of everything pending (or the whole fleet). The workspace syncs with the
@@ -267,12 +326,14 @@ export class ResyncQueue {
       const outcome = await this.opts.publisher.publish(async (outDir) => {
         if (!taken) {
           timing.syncMs = Date.now() - start;
-          // Trailing window: wait until no id arrived for `coalesceMs` (a burst still being
-          // written to the source keeps arriving), but never longer than `coalesceMaxMs`.
+          // Trailing window: wait until no event arrived for `coalesceMs` and none is still being
+          // written to the source (a burst), but never longer than `coalesceMaxMs`.
           for (;;) {
-            const due = Math.min(Math.max(takeAt, this.lastEnqueueAt + quiet), cap);
-            if (due <= Date.now()) break;
-            await sleep(due - Date.now());
+            const now = Date.now();
+            let due = Math.min(Math.max(takeAt, this.lastArrivalAt + quiet), cap);
+            if (this.arriving > 0 && quiet > 0) due = Math.min(Math.max(due, now + 5), cap);
+            if (due <= now || this.closed) break;
+            await this.nap(due - now);
           }
           take();
           timing.waitMs = Date.now() - since;

@@ -181,13 +181,22 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   queue.start();
 
   const handler = async (event: BotEvent): Promise<EventOutcome> => {
-    const r = await store.apply(event);
+    // The coalescing window counts from the event's arrival, not from the end of its write.
+    const arrival = queue.arrive();
+    let r;
+    try {
+      r = await store.apply(event);
+    } catch (e) {
+      arrival.cancel();
+      throw e;
+    }
     if (r.outcome === 'rejected') {
+      arrival.cancel();
       logger.warn({ botId: event.id, subject: event.subject, reason: r.reason }, 'event rejected');
       return 'rejected';
     }
     // Also on a no-op (a redelivery): the earlier delivery may have died before its render.
-    await queue.enqueue([event.id]);
+    await queue.enqueue([event.id], arrival);
     return r.outcome === 'noop' ? 'noop' : 'applied';
   };
 
@@ -263,8 +272,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     (stopped ??= (async () => {
       stopping = true;
       logger.info('stopping: no new events, publishing what is pending');
-      await subscription?.stop().catch((e) => logger.error({ err: (e as Error).message }, 'stopping the subscription failed'));
+      // Stop fetching at once; events in flight finish (and are acked) once the queue has published.
+      const subscriptionStopped = subscription?.stop().catch((e) => logger.error({ err: (e as Error).message }, 'stopping the subscription failed'));
       await queue.close();
+      await subscriptionStopped;
       // A first connect still being retried sees `stopping` and gives up.
       await within(natsLoop, 2000);
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
