@@ -1,0 +1,107 @@
+// The resync queue's guarantees: a failed push is retried with backoff and never loses pending
+// ids; the periodic full reconcile heals changes that came without an event; an empty source
+// never prunes.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS } from '../src/settings';
+import { writeFleetFile } from '../src/source';
+import { ServeHandle, startServe } from '../src/service/serve';
+import { botFilePath } from '../src/synth/shard';
+import { tmpDir } from './support/tmp';
+import { NATS_URL, TestStream, bareRepo, botDoc, commits, memoryLogger, show, testStream, touched, tree, waitFor } from './serve-support';
+
+jest.setTimeout(60_000);
+const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
+
+describe('resync queue', () => {
+  let dir: string;
+  let stream: TestStream | undefined;
+  let serve: ServeHandle | undefined;
+  beforeEach(() => {
+    dir = tmpDir('fleetsynth-serve-resync-');
+  });
+  afterEach(async () => {
+    await serve?.stop();
+    serve = undefined;
+    await stream?.destroy();
+    stream = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a failed push is retried with backoff; pending ids survive and land in one commit', async () => {
+    const fleet = path.join(dir, 'fleet.json');
+    writeFleetFile(fleet, { bots: [botDoc('alpha'), botDoc('beta')], bot_schedules: [] });
+    const repo = bareRepo(dir);
+    stream = await testStream();
+    const log = memoryLogger('info');
+    serve = await startServe({
+      source: { file: fleet },
+      settings: DEFAULT_SETTINGS,
+      repo,
+      workDir: path.join(dir, 'work'),
+      natsUrl: NATS_URL,
+      stream: stream.name,
+      subjectPrefix: stream.prefix,
+      port: null,
+      healthPort: 0,
+      kube: null,
+      minio: null,
+      reconcileMs: 0,
+      retryBaseMs: 300,
+      logger: log.logger,
+    });
+    const s = serve;
+    await waitFor(() => commits(repo).length === 1 && s.eventMode() === 'jetstream', 20000, 'ready');
+
+    // The remote goes away.
+    const away = `${repo}.away`;
+    fs.renameSync(repo, away);
+    await stream.publish('the0.bot.updated', botDoc('alpha', { symbol: 'WHILE-DOWN-1' }));
+    await waitFor(async () => (await s.readiness()).checks.publish.detail.startsWith('last publish failed'), 10000, 'failure reported');
+    await stream.publish('the0.bot.updated', botDoc('beta', { symbol: 'WHILE-DOWN-2' }));
+    // Both events are acked (durable in the fleet file, queued for retry) while the remote is down.
+    await waitFor(async () => (await stream!.consumerInfo()).num_ack_pending === 0 && (await stream!.consumerInfo()).ack_floor === 2, 10000, 'acked while down');
+    await waitFor(() => s.queue.status().pending === 2 && s.queue.status().failures >= 2, 10000, 'retrying with both ids pending');
+    expect((await s.readiness()).ready).toBe(false);
+
+    fs.renameSync(away, repo);
+    await waitFor(() => commits(repo).length === 2, 15000, 'published after the remote is back');
+    expect(touched(repo, commits(repo)[0]).sort()).toEqual([fileOf('alpha'), fileOf('beta')].sort());
+    expect(show(repo, fileOf('alpha'))).toContain('WHILE-DOWN-1');
+    expect(show(repo, fileOf('beta'))).toContain('WHILE-DOWN-2');
+    await waitFor(async () => (await s.readiness()).ready, 5000, 'ready again');
+    expect(await s.metrics.text()).toMatch(/fleetsynth_push_failures_total [2-9]/);
+    // Backoff: the failures were not retried in a tight loop.
+    const failed = log.lines.filter((l) => l.includes('publish failed; will retry')).length;
+    expect(failed).toBeGreaterThanOrEqual(2);
+    expect(failed).toBeLessThan(20);
+  });
+
+  test('the periodic full reconcile heals a change that came without an event, and an empty source prunes nothing', async () => {
+    const fleet = path.join(dir, 'fleet.yaml');
+    writeFleetFile(fleet, { bots: [botDoc('alpha'), botDoc('beta')], bot_schedules: [] });
+    const repo = bareRepo(dir);
+    serve = await startServe({
+      source: { file: fleet },
+      settings: DEFAULT_SETTINGS,
+      repo,
+      workDir: path.join(dir, 'work'),
+      port: null,
+      healthPort: 0,
+      kube: null,
+      minio: null,
+      reconcileMs: 700,
+      logger: memoryLogger('warn').logger,
+    });
+    await waitFor(() => commits(repo).length === 1, 20000, 'initial reconcile');
+    // Edited behind fleetsynth's back (no event): the next reconcile publishes it.
+    writeFleetFile(fleet, { bots: [botDoc('alpha', { symbol: 'HEALED' })], bot_schedules: [] });
+    await waitFor(() => show(repo, fileOf('alpha'))?.includes('HEALED') && show(repo, fileOf('beta')) === undefined, 10000, 'healed');
+    const n = commits(repo).length;
+    // An empty source: reconciles keep running and change nothing.
+    writeFleetFile(fleet, { bots: [], bot_schedules: [] });
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(commits(repo)).toHaveLength(n);
+    expect(tree(repo)).toContain(fileOf('alpha'));
+  });
+});
