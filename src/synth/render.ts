@@ -1,4 +1,5 @@
-import { App, Chart } from 'cdk8s';
+import { ApiObject, App, Chart } from 'cdk8s';
+import type { IConstruct } from 'constructs';
 import { RealtimeBot } from '../constructs/realtime-bot';
 import { ScheduledBot } from '../constructs/scheduled-bot';
 import type { BotSpec } from '../model/bot';
@@ -48,10 +49,35 @@ export class BotRenderer {
     const chart = new Chart(this.app, id);
     try {
       addBot(chart, spec, this.settings);
-      return chart.toJson();
+      return this.synthChart(chart);
     } finally {
       this.app.node.tryRemoveChild(id);
     }
+  }
+
+  /**
+   * `chart.toJson()` (cdk8s `App._synthChart`) for the one chart this App holds, without its
+   * bookkeeping when it cannot matter: with no construct dependency and no nested chart,
+   * cdk8s's dependency resolution adds nothing and its topological order is the constructs'
+   * pre-order, so what remains is validating every construct (same errors, same message) and
+   * each ApiObject's own `toJson()` (resolution, sanitizing, key sorting, JSON patches) in that
+   * order. Anything else is left to cdk8s.
+   */
+  private synthChart(chart: Chart): unknown[] {
+    const constructs = chart.node.findAll();
+    for (const c of constructs) {
+      if ((c !== chart && c instanceof Chart) || c.node.dependencies.length > 0) return chart.toJson();
+    }
+    const errors: string[] = [];
+    const validate = (c: IConstruct) => {
+      for (const e of c.node.validate()) errors.push(`[${c.node.path}] ${e}`);
+    };
+    validate(this.app);
+    constructs.forEach(validate);
+    if (errors.length > 0) throw new Error(`Validation failed with the following errors:\n  ${errors.join('\n  ')}`);
+    const objects: unknown[] = [];
+    for (const c of constructs) if (c instanceof ApiObject) objects.push(c.toJson());
+    return objects;
   }
 
   /** One bot's file, leak-scanned. */
