@@ -86,9 +86,15 @@ function isSimple(s: string): boolean {
     if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45)) return false;
   }
   if (n > 5 && first !== 101) return true;
-  for (let i = 0; i < NON_STRING_TAGS.length; i++) if (NON_STRING_TAGS[i].test(s)) return false;
-  return true;
+  let simple = shortWords.get(s);
+  if (simple === undefined) {
+    simple = !NON_STRING_TAGS.some((t) => t.test(s));
+    if (shortWords.size >= MAX_CACHE) shortWords = new Map();
+    shortWords.set(s, simple);
+  }
+  return simple;
 }
+let shortWords = new Map<string, boolean>();
 
 // What yaml's stringifyString → plainString → quotedString decide for a one-line string in block
 // context, with the library's own regular expressions and the schema's own tag tests.
@@ -171,46 +177,49 @@ function checkPlainObject(v: object): void {
   if (proto !== Object.prototype && proto !== null) throw UNSUPPORTED;
 }
 
-function isEmptyObject(v: object): boolean {
-  for (const _ in v) return false;
-  return true;
+// `:` and a new line at each depth: what a key writes before a nested collection.
+const COLON_NEWLINE: string[] = [];
+function colonNewline(depth: number): string {
+  return COLON_NEWLINE[depth] ?? (COLON_NEWLINE[depth] = ':' + newline(depth));
 }
 
 // The document being written. Collections append to it; scalars are returned and appended.
 let out = '';
 
-// A non-empty map whose first key goes where the cursor is; its other keys on new lines at `depth`.
-function emitMap(obj: Record<string, unknown>, depth: number): void {
+/**
+ * A map at `depth`: `prefix` then its first key where the cursor is, its other keys on new
+ * lines. Returns false, having written nothing, when the map is empty.
+ */
+function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): boolean {
   const inner = depth + 1;
   let first = true;
   for (const k in obj) {
     const v = obj[k];
     if (v === undefined || k.length > 1000) throw UNSUPPORTED;
-    if (first) first = false;
-    else out += newline(depth);
+    if (first) {
+      out += prefix;
+      first = false;
+    } else {
+      out += newline(depth);
+    }
     out += scalarString(k, inner, true);
     if (typeof v === 'object' && v !== null) {
       if (Array.isArray(v)) {
-        if (v.length === 0) {
-          out += ': []';
-          continue;
+        if (v.length === 0) out += ': []';
+        else {
+          out += colonNewline(inner);
+          emitSeq(v, inner);
         }
-        out += ':' + newline(inner);
-        emitSeq(v, inner);
       } else {
         checkPlainObject(v);
-        if (isEmptyObject(v)) {
-          out += ': {}';
-          continue;
-        }
-        out += ':' + newline(inner);
-        emitMap(v as Record<string, unknown>, inner);
+        if (!emitMap(v as Record<string, unknown>, inner, colonNewline(inner))) out += ': {}';
       }
     } else {
       const s = scalar(v, inner);
       out += s === '' || s.charCodeAt(0) === 10 ? ':' + s : ': ' + s;
     }
   }
+  return !first;
 }
 
 // A non-empty sequence: `- item` lines at `depth`, item content at `depth + 1`.
@@ -226,8 +235,7 @@ function emitSeq(items: unknown[], depth: number): void {
         else emitSeq(v, inner);
       } else {
         checkPlainObject(v);
-        if (isEmptyObject(v)) out += '{}';
-        else emitMap(v as Record<string, unknown>, inner);
+        if (!emitMap(v as Record<string, unknown>, inner, '')) out += '{}';
       }
     } else {
       out += scalar(v, inner);
@@ -237,12 +245,11 @@ function emitSeq(items: unknown[], depth: number): void {
 
 /** One YAML document, exactly as `YAML.stringify(obj, cdk8s's options)` writes it. */
 export function stringifyDocument(obj: unknown): string {
-  if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && !isEmptyObject(obj)) {
+  if (typeof obj === 'object' && obj !== null && !Array.isArray(obj)) {
     out = '';
     try {
       checkPlainObject(obj);
-      emitMap(obj as Record<string, unknown>, 0);
-      return out + '\n';
+      if (emitMap(obj as Record<string, unknown>, 0, '')) return out + '\n';
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;
     } finally {
