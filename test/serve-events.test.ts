@@ -192,7 +192,7 @@ describe('serve with MongoDB and JetStream', () => {
 
   test('without the stream: core NATS queue subscription, and /readyz says so', async () => {
     env = await setup(undefined, undefined, false);
-    const serve = await start(env);
+    const serve = await start(env, { streamCheckMs: 300 });
     await waitFor(() => commits(env.repo).length === 1 && serve.eventMode() === 'core', 20000, 'ready (core)');
     const r = await serve.readiness();
     expect(r.checks.nats).toEqual({ ok: true, detail: expect.stringContaining('core queue subscription') });
@@ -201,5 +201,23 @@ describe('serve with MongoDB and JetStream', () => {
     // Log traffic is never subscribed to.
     await env.stream.publishCore('the0.bot.logs.alpha', 'some log line');
     expect(env.log.lines.join('\n')).not.toContain('the0.bot.logs');
+
+    // The API creates the stream later: the service switches to the durable consumer.
+    await env.stream.create();
+    await waitFor(() => serve.eventMode() === 'jetstream', 10000, 'switched to JetStream');
+    await env.stream.publish('the0.bot.updated', botDoc('beta', { symbol: 'DURABLE' }));
+    await waitFor(() => show(env.repo, fileOf('beta'))?.includes('"symbol":"DURABLE"'), 15000, 'JetStream event published');
+    await waitFor(async () => (await env.stream.consumerInfo()).num_ack_pending === 0, 5000, 'acked');
+  });
+
+  test('a durable consumer deleted under the service is recreated', async () => {
+    env = await setup();
+    const serve = await start(env);
+    await waitFor(() => commits(env.repo).length === 1 && serve.eventMode() === 'jetstream', 20000, 'ready');
+    const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(env.stream.nc);
+    await jsm.consumers.delete(env.stream.name, 'fleetsynth');
+    await waitFor(async () => (await env.stream.consumerInfo().catch(() => undefined)) !== undefined, 20000, 'consumer recreated');
+    await env.stream.publish('the0.bot.updated', botDoc('alpha', { symbol: 'AFTER-RECREATE' }));
+    await waitFor(() => show(env.repo, fileOf('alpha'))?.includes('"symbol":"AFTER-RECREATE"'), 20000, 'event after recreation');
   });
 });

@@ -109,6 +109,8 @@ export interface TestStream {
   publish(subject: string, payload: unknown): Promise<void>;
   /** Publishes through core NATS (no stream needed). */
   publishCore(subject: string, payload: unknown): Promise<void>;
+  /** Creates the stream now (after `testStream({ create: false })`). */
+  create(): Promise<void>;
   consumerInfo(durable?: string): Promise<{ num_pending: number; num_ack_pending: number; delivered: number; ack_floor: number }>;
   destroy(): Promise<void>;
 }
@@ -120,14 +122,18 @@ export async function testStream(opts: { create?: boolean } = {}): Promise<TestS
   const prefix = `t${rnd}.`;
   const nc = await connect({ servers: NATS_URL });
   const jsm = await jetstreamManager(nc);
-  if (opts.create ?? true) {
+  let created = false;
+  const create = async () => {
     await jsm.streams.add({ name, subjects: EVENT_SUBJECTS.map((s) => prefix + s), retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 3600 * 1e9 });
-  }
+    created = true;
+  };
+  if (opts.create ?? true) await create();
   const js = jetstream(nc);
   return {
     name,
     prefix,
     nc,
+    create,
     async publish(subject, payload) {
       await js.publish(prefix + subject, JSON.stringify(payload));
     },
@@ -140,7 +146,7 @@ export async function testStream(opts: { create?: boolean } = {}): Promise<TestS
       return { num_pending: ci.num_pending, num_ack_pending: ci.num_ack_pending, delivered: ci.delivered.stream_seq, ack_floor: ci.ack_floor.stream_seq };
     },
     async destroy() {
-      if (opts.create ?? true) await jsm.streams.delete(name).catch(() => undefined);
+      if (created) await jsm.streams.delete(name).catch(() => undefined);
       await nc.close();
     },
   };

@@ -107,6 +107,8 @@ export interface EventSubscriptionOptions {
   readonly queueGroup?: string;
   /** Where a new durable starts (default all: the stream keeps 7 days, replay is idempotent). */
   readonly deliverPolicy?: 'all' | 'new';
+  /** How often the core fallback checks whether the stream exists now (default 30 s). */
+  readonly streamCheckMs?: number;
   /** Ack wait of the durable (default 10 s; handling in progress is signalled with `working()`). */
   readonly ackWaitMs?: number;
 }
@@ -167,15 +169,16 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
   };
 
   const jsm = await jetstreamManager(opts.nc);
-  let streamSubjects: string[] | undefined;
-  try {
-    streamSubjects = (await jsm.streams.info(stream)).config.subjects;
-  } catch (e) {
-    if (!isNotFound(e, 10059)) throw e;
-  }
+  const streamSubjectsNow = async (): Promise<string[] | undefined> => {
+    try {
+      return (await jsm.streams.info(stream)).config.subjects;
+    } catch (e) {
+      if (!isNotFound(e, 10059)) throw e;
+      return undefined;
+    }
+  };
 
-  if (streamSubjects === undefined) {
-    log.warn({ stream }, 'JetStream stream not found: falling back to core NATS queue subscriptions (events sent while down are lost; the periodic reconcile heals manifests)');
+  const startCore = (): (() => void) => {
     const subs: Subscription[] = [];
     for (const subject of subjects) {
       subs.push(
@@ -196,22 +199,11 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
         }),
       );
     }
-    return {
-      mode: 'core',
-      inFlight: () => inFlight.size,
-      stop: async () => {
-        for (const s of subs) s.unsubscribe();
-        await Promise.allSettled([...inFlight]);
-      },
-    };
-  }
+    return () => subs.forEach((sub) => sub.unsubscribe());
+  };
 
   const durable = opts.durable ?? DEFAULT_DURABLE;
-  await ensureConsumer(opts, jsm, stream, durable, subjects, streamSubjects);
   const js = jetstream(opts.nc);
-  let stopped = false;
-  let messages: Awaited<ReturnType<Awaited<ReturnType<typeof js.consumers.get>>['consume']>> | undefined;
-
   const ackWait = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const handle = (m: JsMsg) => {
     // A short ack wait brings back deliveries lost with a dropped connection quickly; while an
@@ -238,28 +230,97 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
     );
   };
 
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        const consumer = await js.consumers.get(stream, durable);
-        messages = await consumer.consume({ max_messages: 256 });
-        for await (const m of messages) handle(m);
-      } catch (e) {
-        if (stopped) break;
-        log.error({ stream, durable, err: (e as Error).message }, 'JetStream consumer stopped; retrying');
-        await sleep(1000);
+  /** Consumes until stopped; recreates the durable if it (or the stream) disappears and comes back. */
+  const startJetStream = async (streamSubjects: string[]): Promise<() => Promise<void>> => {
+    await ensureConsumer(opts, jsm, stream, durable, subjects, streamSubjects);
+    let stopped = false;
+    let messages: Awaited<ReturnType<Awaited<ReturnType<typeof js.consumers.get>>['consume']>> | undefined;
+    const loop = (async () => {
+      let first = true;
+      while (!stopped) {
+        try {
+          if (!first) {
+            const now = await streamSubjectsNow();
+            if (now === undefined) throw new Error(`stream ${stream} not found`);
+            await ensureConsumer(opts, jsm, stream, durable, subjects, now);
+          }
+          first = false;
+          const consumer = await js.consumers.get(stream, durable);
+          messages = await consumer.consume({ max_messages: 256 });
+          const current = messages;
+          void (async () => {
+            for await (const st of current.status()) {
+              // Deleted under us: end this consume and set the durable up again.
+              if (st.type === 'consumer_deleted' || (st.type === 'consumer_not_found' && st.count > 1) || st.type === 'stream_not_found') {
+                log.warn({ stream, durable, notification: st.type }, 'JetStream consumer lost; recreating');
+                current.stop();
+                break;
+              }
+            }
+          })().catch(() => undefined);
+          for await (const m of messages) handle(m);
+          if (!stopped) await sleep(1000);
+        } catch (e) {
+          if (stopped) break;
+          log.error({ stream, durable, err: (e as Error).message }, 'JetStream consumer stopped; retrying');
+          await sleep(1000);
+        }
       }
-    }
-  })();
-
-  log.info({ stream, durable, subjects: subjects.length }, 'consuming events from JetStream');
-  return {
-    mode: 'jetstream',
-    inFlight: () => inFlight.size,
-    stop: async () => {
+    })();
+    log.info({ stream, durable, subjects: subjects.length }, 'consuming events from JetStream');
+    return async () => {
       stopped = true;
       await messages?.close().catch(() => undefined);
       await loop;
+    };
+  };
+
+  let mode: 'jetstream' | 'core';
+  let stopJs: (() => Promise<void>) | undefined;
+  let stopCore: (() => void) | undefined;
+  let upgrade: NodeJS.Timeout | undefined;
+  const initial = await streamSubjectsNow();
+  if (initial !== undefined) {
+    mode = 'jetstream';
+    stopJs = await startJetStream(initial);
+  } else {
+    mode = 'core';
+    log.warn({ stream }, 'JetStream stream not found: falling back to core NATS queue subscriptions (events sent while down are lost; the periodic reconcile heals manifests)');
+    stopCore = startCore();
+    // the0's API creates the stream when it starts: switch to the durable consumer once it exists.
+    let checking = false;
+    upgrade = setInterval(async () => {
+      if (checking || !stopCore) return;
+      checking = true;
+      try {
+        const found = await streamSubjectsNow();
+        if (found !== undefined && stopCore) {
+          stopJs = await startJetStream(found);
+          mode = 'jetstream';
+          stopCore();
+          stopCore = undefined;
+          clearInterval(upgrade);
+          log.info({ stream }, 'stream found: switched from core subscriptions to the JetStream durable consumer');
+        }
+      } catch (e) {
+        log.warn({ stream, err: (e as Error).message }, 'checking for the stream failed');
+      } finally {
+        checking = false;
+      }
+    }, opts.streamCheckMs ?? 30_000);
+    upgrade.unref();
+  }
+
+  return {
+    get mode() {
+      return mode;
+    },
+    inFlight: () => inFlight.size,
+    stop: async () => {
+      if (upgrade) clearInterval(upgrade);
+      stopCore?.();
+      stopCore = undefined;
+      await stopJs?.();
       await Promise.allSettled([...inFlight]);
     },
   };

@@ -47,6 +47,8 @@ export interface ServeOptions {
   readonly durable?: string;
   /** Subject prefix (tests). */
   readonly subjectPrefix?: string;
+  /** How often the core fallback looks for the stream (default 30 s). */
+  readonly streamCheckMs?: number;
   /** Query API port (default 9477; 0 = any free port; null = no query API). */
   readonly port?: number | null;
   /** Health port (default 8080; 0 = any free port). */
@@ -255,6 +257,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
               stream: opts.stream,
               durable: opts.durable,
               subjectPrefix: opts.subjectPrefix,
+              streamCheckMs: opts.streamCheckMs,
             });
             if (stopping) await subscription.stop();
             return;
