@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { RenderSettings } from '../settings';
-import type { FileStamp } from './writer';
+import { FileStamp, settled } from './writer';
 
 /**
  * The no-op fast path: remembers, per output file, the input it was rendered from and the file's
@@ -126,11 +126,7 @@ export class OutputCache {
     const now = Date.now();
     const entries: Record<string, Entry> = {};
     for (const [relPath, e] of this.entries) {
-      if (this.generation - e[5] >= MAX_AGE) continue;
-      // Whole-second mtimes mean a coarse filesystem (FAT, some network mounts): wider margin.
-      const margin = e[2] % 1000 === 0 ? 3000 : 100;
-      if (e[2] + margin >= now) continue;
-      entries[relPath] = e;
+      if (this.generation - e[5] < MAX_AGE && settled(e[2], now)) entries[relPath] = e;
     }
     const data: CacheFile = { ...this.header, generation: this.generation, entries };
     const tmp = `${this.file}.${process.pid}.tmp`;

@@ -12,7 +12,16 @@ export interface ExistingBotFile {
   readonly id: string;
 }
 
-/** Lists the files in `<out>/bots/<shard>/` that are named like bot files. */
+/**
+ * Lists the files in `<out>/bots/<shard>/` that are named like bot files.
+ *
+ * A shard directory's listing is remembered in this process and reused while the directory's
+ * mtime, ctime and inode stay the same (creating, removing or renaming an entry changes them),
+ * so re-rendering one bot of a large fleet does not read every shard again. As with the output
+ * cache, a listing taken within the timestamp granularity of the directory's last change is not
+ * reused (a later change in the same clock tick would keep the mtime). FLEETSYNTH_CACHE=off
+ * reads every directory every time.
+ */
 export function listBotFiles(outDir: string): ExistingBotFile[] {
   const root = path.join(outDir, BOTS_DIR);
   let shards: fs.Dirent[];
@@ -22,15 +31,68 @@ export function listBotFiles(outDir: string): ExistingBotFile[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
+  const memo = process.env.FLEETSYNTH_CACHE === 'off' ? undefined : listingMemo(path.resolve(root));
   const out: ExistingBotFile[] = [];
+  const present = new Set<string>();
   for (const shard of shards) {
     if (!shard.isDirectory()) continue;
-    for (const f of fs.readdirSync(path.join(root, shard.name), { withFileTypes: true })) {
-      const m = f.isFile() ? BOT_FILE_PATTERN.exec(f.name) : null;
-      if (m) out.push({ relPath: `${BOTS_DIR}/${shard.name}/${f.name}`, id: m[2] });
+    present.add(shard.name);
+    for (const f of shardFiles(path.join(root, shard.name), `${BOTS_DIR}/${shard.name}/`, shard.name, memo)) out.push(f);
+  }
+  if (memo) for (const name of memo.keys()) if (!present.has(name)) memo.delete(name);
+  return out;
+}
+
+interface ShardListing {
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  readonly files: readonly ExistingBotFile[];
+}
+
+/** Remembered listings: output roots (most recent last) → shard name → listing. */
+const listings = new Map<string, Map<string, ShardListing>>();
+const MAX_REMEMBERED_ROOTS = 8;
+
+function listingMemo(root: string): Map<string, ShardListing> {
+  let memo = listings.get(root);
+  if (memo) listings.delete(root);
+  else memo = new Map();
+  listings.set(root, memo);
+  if (listings.size > MAX_REMEMBERED_ROOTS) listings.delete(listings.keys().next().value!);
+  return memo;
+}
+
+function sameDir(a: { mtimeMs: number; ctimeMs: number; ino: number }, b: fs.Stats): boolean {
+  return a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** Whether a timestamp is old enough that a later change would carry another one. */
+export function settled(timeMs: number, now: number): boolean {
+  // Whole-second timestamps mean a coarse filesystem (FAT, some network mounts): wider margin.
+  return timeMs + (timeMs % 1000 === 0 ? 3000 : 100) < now;
+}
+
+function shardFiles(dir: string, prefix: string, name: string, memo: Map<string, ShardListing> | undefined): readonly ExistingBotFile[] {
+  const before = memo ? fs.statSync(dir) : undefined;
+  const known = memo?.get(name);
+  if (known && before && sameDir(known, before)) return known.files;
+  const files: ExistingBotFile[] = [];
+  for (const f of fs.readdirSync(dir, { withFileTypes: true })) {
+    const n = f.name;
+    // `(bot|schedule)-<id>.yaml`: the id is between the first '-' and the extension.
+    if (n.endsWith('.yaml') && BOT_FILE_PATTERN.test(n) && f.isFile()) files.push({ relPath: prefix + n, id: n.slice(n.indexOf('-') + 1, -5) });
+  }
+  if (memo && before) {
+    const after = fs.statSync(dir);
+    const now = Date.now();
+    if (sameDir(before, after) && settled(after.mtimeMs, now) && settled(after.ctimeMs, now)) {
+      memo.set(name, { mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, ino: after.ino, files });
+    } else {
+      memo.delete(name);
     }
   }
-  return out;
+  return files;
 }
 
 const MANAGED_MARK = `${Object.keys(FLEETSYNTH_LABEL)[0]}: ${Object.values(FLEETSYNTH_LABEL)[0]}`;
