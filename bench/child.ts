@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     let wrong = 0;
     for (let k = 0; k < warmup + changes; k++) {
       const { doc, collection } = candidates[(k * 7919) % candidates.length];
-      const changed: Record<string, unknown> = { ...doc, config: { ...(doc.config as object), threshold: 1000 + k } };
+      // A value no earlier run wrote, so every change really changes the file.
+      const changed: Record<string, unknown> = { ...doc, config: { ...(doc.config as object), bench_revision: `${process.pid}-${Date.now()}-${k}` } };
       const one = { bots: [] as unknown[], bot_schedules: [] as unknown[] };
       one[collection].push(changed);
       const t0 = performance.now();
