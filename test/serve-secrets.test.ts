@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { writeFleetFile } from '../src/source';
 import { loadKube } from '../src/service/kube';
+import { SecretsSync } from '../src/service/secrets-sync';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { tmpDir } from './support/tmp';
 import { FakeKube, startFakeKube, writeKubeconfig } from './query-fakes';
@@ -174,5 +175,66 @@ describe('secrets sync', () => {
     const body = JSON.parse(r.body);
     expect(body.checks.secrets).toEqual({ ok: false, detail: 'unavailable: no credentials', informational: true });
     expect(kube.requests).toEqual([]);
+  });
+});
+
+describe('SecretsSync (stub API)', () => {
+  const spec = (id: string) => ({ id, configJson: JSON.stringify({ k: id }) }) as never;
+  function stubKube(opts: { failApply?: () => boolean; failList?: () => boolean; existing?: Record<string, Record<string, string>> } = {}) {
+    const calls: string[] = [];
+    const secrets = new Map(Object.entries(opts.existing ?? {}));
+    return {
+      calls,
+      secrets,
+      kube: {
+        namespace: 'the0',
+        async applySecret(name: string, _d: Record<string, string>, labels: Record<string, string>) {
+          calls.push(`apply ${name}`);
+          if (opts.failApply?.()) throw new Error('HTTP 503');
+          secrets.set(name, labels);
+        },
+        async deleteSecret(name: string) {
+          calls.push(`delete ${name}`);
+          secrets.delete(name);
+        },
+        async listSecrets(sel: string) {
+          calls.push(`list ${sel}`);
+          if (opts.failList?.()) throw new Error('HTTP 500 list');
+          const want = sel === '' ? [] : sel.split(',').map((kv) => kv.split('='));
+          return [...secrets].filter(([, l]) => want.every(([k, v]) => l[k] === v)).map(([n]) => n).sort();
+        },
+        async createJob() {},
+        async readJob() {
+          return null;
+        },
+        async deleteJob() {},
+      },
+    };
+  }
+
+  test('a failing API server is not hammered: after 10 failures in a row the rest is queued for retry', async () => {
+    const k = stubKube({ failApply: () => true });
+    const sync = new SecretsSync(k.kube, { logger: memoryLogger('fatal').logger, concurrency: 1 });
+    const report = await sync.syncAll(Array.from({ length: 100 }, (_, i) => spec(`b${i}`)), new Set());
+    expect(report.failed).toHaveLength(100);
+    expect(k.calls.filter((c) => c.startsWith('apply'))).toHaveLength(10);
+    expect(sync.hasRetries()).toBe(true);
+    expect(sync.status().ok).toBe(false);
+  });
+
+  test('nothing is applied before the namespace could be listed (foreign Secrets unknown)', async () => {
+    let listFails = true;
+    const k = stubKube({ failList: () => listFails, existing: { 'bot-x-config': {} } });
+    const sync = new SecretsSync(k.kube, { logger: memoryLogger('fatal').logger });
+    const r1 = await sync.syncSome([spec('x'), spec('y')], []);
+    expect(r1.failed.sort()).toEqual(['x', 'y']);
+    expect(k.calls.some((c) => c.startsWith('apply'))).toBe(false);
+    listFails = false;
+    const r2 = await sync.syncSome([], []);
+    expect(r2.applied).toBe(1);
+    expect(r2.foreign).toEqual(['bot-x-config']);
+    expect(k.calls.filter((c) => c.startsWith('apply'))).toEqual(['apply bot-y-config']);
+    // Unchanged content is not re-sent.
+    expect((await sync.syncSome([spec('y')], [])).unchanged).toBe(1);
   });
 });

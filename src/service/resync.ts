@@ -135,6 +135,8 @@ export class ResyncQueue {
   private reconcileTimer?: NodeJS.Timeout;
   private failures = 0;
   private closed = false;
+  /** Secret work, one sync after another. */
+  private secretsChain: Promise<void> = Promise.resolve();
   /** close() is publishing what is pending. */
   private closing = false;
   private readonly renderer: BotRenderer;
@@ -227,6 +229,7 @@ export class ResyncQueue {
       if (i + 1 < attempts) await sleep(Math.min(1000 * 2 ** i, 4000));
     }
     await this.running;
+    await this.secretsChain;
     this.closing = false;
     // Whatever is still waiting is durable in the source: release it.
     this.release(this.waiters.splice(0), { published: false, error: 'shut down before publish' });
@@ -400,7 +403,13 @@ export class ResyncQueue {
     }
 
     const r = result as SynthResult | undefined;
-    if (r && this.opts.secrets) await this.syncSecrets(r, full, ids, this.failures === 0);
+    if (r && this.opts.secrets) {
+      // In order, but off the render path: thousands of Secret writes after a full reconcile
+      // must not hold back the next event's commit.
+      const published = this.failures === 0;
+      const result = r;
+      this.secretsChain = this.secretsChain.then(() => this.syncSecrets(result, full, ids, published));
+    }
   }
 
   private async syncSecrets(r: SynthResult, full: boolean, ids: ReadonlySet<string>, published: boolean): Promise<void> {
@@ -418,17 +427,19 @@ export class ResyncQueue {
         await secrets.syncSome(specs, gone);
       }
     } catch (e) {
-      this.opts.logger.error({ err: (e as Error).message }, 'Secret sync failed; will retry');
+      // Listing failed (full sync): still apply what we have; deletions wait for the next reconcile.
+      this.opts.logger.error({ err: (e as Error).message }, 'Secret listing failed; applying without deletions');
+      await secrets.syncSome(specs, []).catch(() => undefined);
     }
     if (secrets.hasRetries() && !this.closed) {
-      const t = setTimeout(() => void this.secretRetry(), Math.min((this.opts.retryBaseMs ?? 1000) * 5, 30_000));
+      const t = setTimeout(() => this.secretRetry(), Math.min((this.opts.retryBaseMs ?? 1000) * 5, 30_000));
       t.unref();
     }
   }
 
-  private async secretRetry(): Promise<void> {
+  private secretRetry(): void {
     if (this.closed || !this.opts.secrets?.hasRetries()) return;
-    await this.opts.secrets.syncSome([], []).catch(() => undefined);
+    this.secretsChain = this.secretsChain.then(() => this.opts.secrets!.syncSome([], []).then(() => undefined, () => undefined));
   }
 
   private release(waiters: Waiter[], o: ResyncOutcome): void {

@@ -12,6 +12,9 @@ export const MANAGED_SELECTOR = `${MANAGED_BY.key}=${MANAGED_BY.value}`;
 /** Key of the full config in each bot's Secret (SPEC §2.8). */
 export const CONFIG_KEY = 'BOT_CONFIG';
 
+/** Consecutive failures after which the rest of a sync is queued for retry without trying. */
+const GIVE_UP_AFTER = 10;
+
 const SECRET_NAME = /^bot-([a-z0-9]([-a-z0-9]*[a-z0-9])?)-config$/;
 
 /** Labels of a bot's config Secret. */
@@ -53,6 +56,7 @@ export class SecretsSync {
   private readonly applied = new Map<string, string>();
   /** Names of Secrets that exist without our label (from the last full sync). */
   private foreign = new Set<string>();
+  private listed = false;
   /** Work that failed: spec to apply, or null to delete. Retried on the next sync. */
   private readonly retry = new Map<string, BotSpec | null>();
   private lastError?: string;
@@ -81,6 +85,20 @@ export class SecretsSync {
     for (const id of goneIds) work.set(id, null);
     for (const s of specs) work.set(s.id, s);
     const report = emptyReport();
+    if (!this.listed) {
+      // Which Secrets of our names are someone else's is known only after one listing.
+      try {
+        await this.list();
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        for (const [id, spec] of work) {
+          this.retry.set(id, spec);
+          report.failed.push(id);
+        }
+        this.opts.logger.error({ err: this.lastError, queued: work.size }, 'cannot list Secrets; Secret work queued for retry');
+        return report;
+      }
+    }
     const deletes: string[] = [];
     const applies: BotSpec[] = [];
     for (const [id, spec] of work) (spec ? applies.push(spec) : deletes.push(id));
@@ -100,13 +118,10 @@ export class SecretsSync {
    */
   async syncAll(specs: readonly BotSpec[], keepIds: ReadonlySet<string>): Promise<SecretsReport> {
     const report = emptyReport();
-    const [all, managed] = await Promise.all([this.kube.listSecrets(''), this.kube.listSecrets(MANAGED_SELECTOR)]).catch((e) => {
+    const managed = await this.list().catch((e) => {
       this.lastError = (e as Error).message;
       throw e;
     });
-    const managedSet = new Set(managed);
-    this.foreign = new Set(all.filter((n) => SECRET_NAME.test(n) && !managedSet.has(n)));
-    for (const name of this.applied.keys()) if (!managedSet.has(name)) this.applied.delete(name);
     this.retry.clear();
     await this.applyAll(specs, report);
     const wanted = new Set([...specs.map((s) => s.id), ...keepIds]);
@@ -117,6 +132,16 @@ export class SecretsSync {
     }
     await this.pool(gone, (id) => this.delete(id, report), report);
     return this.finish(report);
+  }
+
+  /** Lists the namespace's Secrets: ours (by label) and foreign ones that carry a bot Secret's name. */
+  private async list(): Promise<string[]> {
+    const [all, managed] = await Promise.all([this.kube.listSecrets(''), this.kube.listSecrets(MANAGED_SELECTOR)]);
+    const managedSet = new Set(managed);
+    this.foreign = new Set(all.filter((n) => SECRET_NAME.test(n) && !managedSet.has(n)));
+    for (const name of this.applied.keys()) if (!managedSet.has(name)) this.applied.delete(name);
+    this.listed = true;
+    return managed;
   }
 
   private async applyAll(specs: readonly BotSpec[], report: SecretsReport): Promise<void> {
@@ -157,17 +182,28 @@ export class SecretsSync {
   /** Runs `fn` over ids with bounded parallelism; failures are recorded for retry, never thrown. */
   private async pool(ids: string[], fn: (id: string) => Promise<void>, report: SecretsReport, specs?: Map<string, BotSpec>): Promise<void> {
     let next = 0;
+    let failedInARow = 0;
+    const op = specs ? 'apply' : 'delete';
+    const fail = (id: string) => {
+      report.failed.push(id);
+      this.retry.set(id, specs?.get(id) ?? null);
+      this.opts.metrics?.secretOps.inc({ op, outcome: 'error' });
+    };
     const worker = async () => {
       while (next < ids.length) {
         const id = ids[next++];
+        // The API server is failing: queue the rest for the retry instead of hammering it.
+        if (failedInARow >= GIVE_UP_AFTER) {
+          fail(id);
+          continue;
+        }
         try {
           await fn(id);
+          failedInARow = 0;
         } catch (e) {
-          const op = specs ? 'apply' : 'delete';
-          report.failed.push(id);
-          this.retry.set(id, specs?.get(id) ?? null);
+          failedInARow++;
+          fail(id);
           this.lastError = (e as Error).message;
-          this.opts.metrics?.secretOps.inc({ op, outcome: 'error' });
           // KubeError messages never hold Secret data (see kube.ts).
           this.opts.logger.error({ botId: id, secret: configSecretName(id), op, err: (e as Error).message }, 'Secret sync failed; will retry');
         }
@@ -175,6 +211,9 @@ export class SecretsSync {
     };
     const n = Math.max(1, Math.min(this.opts.concurrency ?? 8, ids.length));
     await Promise.all(Array.from({ length: n }, worker));
+    if (failedInARow >= GIVE_UP_AFTER) {
+      this.opts.logger.error({ op, queued: report.failed.length }, 'API server keeps failing; remaining Secrets queued for retry');
+    }
   }
 
   private finish(report: SecretsReport): SecretsReport {
