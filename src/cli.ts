@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerArgoCdCommand } from './argocd/generate';
 import { registerGitopsCommands } from './gitops/commands';
+import { buildFleet } from './model/fleet';
+import { secretKeyMatcher } from './model/secrets';
 import { failureMessage, reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
 import { RenderSettings, renderSettingsFromEnv } from './settings';
@@ -74,6 +76,23 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     try {
       const r = await runSynth({ source, outDir: o.out, settings: settingsFrom(o), allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun });
       setExit(reportSynth(r, io.out, io.err));
+    } finally {
+      await source.close();
+    }
+  });
+
+  addRenderOptions(
+    program.command('validate').description('check every document (ids, runtimes, crons, paths, quantities, name collisions) and render nothing'),
+  ).action(async (o) => {
+    const source = sourceFrom(o);
+    try {
+      const settings = settingsFrom(o);
+      const fleet = buildFleet(await source.read(), { isSecretKey: secretKeyMatcher(settings.secretKeys) });
+      for (const w of fleet.warnings) io.err(`warning: ${w.collection}/${w.id}: ${w.message}`);
+      for (const e of fleet.errors) io.err(`error: ${e}`);
+      const c = fleet.counts;
+      io.out(`fleetsynth: ${fleet.specs.length} valid, ${fleet.failedIds.size} invalid, ${c.disabled} disabled (of ${c.bots} bots + ${c.bot_schedules} schedules) in ${source.describe()}`);
+      setExit(fleet.errors.length > 0 ? 1 : 0);
     } finally {
       await source.close();
     }

@@ -73,6 +73,17 @@ describe('fleetsynth synth (CLI)', () => {
     expect([...readTree(out).keys()]).toEqual(['keep.txt']);
   });
 
+  it('validate checks documents and writes nothing', async () => {
+    let r = await cli(['validate']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/fleetsynth: 35 valid, 0 invalid, 5 disabled \(of 20 bots \+ 20 schedules\)/);
+    const file = path.join(tmpDir(), 'fleet.json');
+    fs.writeFileSync(file, JSON.stringify({ bots: [{ id: 'x', config: {}, custom: { filePath: 'a.zip', config: { runtime: 'java', entrypoints: { bot: 'a' } } } }] }));
+    r = await cli(['validate', '--source', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error: bots/x: custom.config.runtime: must be one of');
+  });
+
   it('rejects bad settings with a clear message', async () => {
     const r = await cli(['synth', '--out', tmpDir(), '--namespace', 'Bad_NS']);
     expect(r.code).toBe(1);

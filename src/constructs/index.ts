@@ -1,3 +1,5 @@
 export * from './pod';
 export * from './realtime-bot';
 export * from './scheduled-bot';
+export * from './query-job';
+export * from './platform';
