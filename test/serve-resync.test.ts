@@ -105,3 +105,47 @@ describe('resync queue', () => {
     expect(tree(repo)).toContain(fileOf('alpha'));
   });
 });
+
+describe('mass removal guard', () => {
+  let dir: string;
+  let serve: ServeHandle | undefined;
+  afterEach(async () => {
+    await serve?.stop();
+    serve = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a full reconcile that would remove most bot files is refused; events still publish; readiness says why', async () => {
+    dir = tmpDir('fleetsynth-serve-mass-');
+    const fleet = path.join(dir, 'fleet.json');
+    const ids = Array.from({ length: 30 }, (_, i) => `m${i}`);
+    writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id)), bot_schedules: [] });
+    const repo = bareRepo(dir);
+    serve = await startServe({
+      source: { file: fleet },
+      settings: DEFAULT_SETTINGS,
+      repo,
+      workDir: path.join(dir, 'work'),
+      port: null,
+      healthPort: 0,
+      kube: null,
+      minio: null,
+      reconcileMs: 500,
+      logger: memoryLogger('fatal').logger,
+    });
+    const s = serve;
+    await waitFor(() => commits(repo).length === 1, 20000, 'initial reconcile');
+    // A partial source (a wrong database, a half restore): 5 of 30 bots left, one of them changed.
+    writeFleetFile(fleet, { bots: [botDoc('m0', { symbol: 'EVENT' }), ...ids.slice(1, 5).map((id) => botDoc(id))], bot_schedules: [] });
+    await waitFor(async () => (await s.readiness()).checks.publish.detail.startsWith('full reconcile refused: refusing to remove 25 of 30'), 10000, 'refusal');
+    expect(commits(repo)).toHaveLength(1);
+    expect((await s.readiness()).ready).toBe(false);
+    // An event for one bot is still published (the guard is for full reconciles).
+    await s.queue.enqueue(['m0']);
+    await waitFor(() => show(repo, fileOf('m0'))?.includes('EVENT'), 10000, 'event published');
+    expect(tree(repo).filter((p) => p.endsWith('.yaml') && p.includes('/bot-'))).toHaveLength(30);
+    // The source is fixed: the next reconcile succeeds and clears the refusal.
+    writeFleetFile(fleet, { bots: [botDoc('m0', { symbol: 'EVENT' }), ...ids.slice(1).map((id) => botDoc(id))], bot_schedules: [] });
+    await waitFor(async () => (await s.readiness()).ready, 10000, 'ready again');
+  });
+});

@@ -44,6 +44,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--nats-subject-prefix <prefix>', 'prefix of the event subjects, for a shared NATS account or tests (env NATS_SUBJECT_PREFIX)', env.NATS_SUBJECT_PREFIX || '')
       .option('--reconcile-interval <d>', 'full reconcile period: 300, 300s, 5m (env RECONCILE_INTERVAL)', intervalArg)
       .option('--coalesce-ms <ms>', 'events within this window become one commit', msArg, DEFAULT_COALESCE_MS)
+      .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
   ).action(async (o) => {
     const settings = settingsFrom(o);
@@ -83,6 +84,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       coalesceMs: o.coalesceMs,
       reconcileMs: reconcileMs ?? DEFAULT_RECONCILE_MS,
       kubeconfig: o.kubeconfig,
+      allowMassDelete: o.allowMassDelete === true,
       logger,
     });
     // Runs until SIGTERM (Kubernetes) or SIGINT; then finishes the pending commit and push.

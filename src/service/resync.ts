@@ -1,10 +1,13 @@
 import type pino from 'pino';
 import type { BotSpec } from '../model/bot';
-import { buildFleet } from '../model/fleet';
+import { massDeleteLimit } from '../gitops/publish';
+import { Fleet, buildFleet } from '../model/fleet';
 import { secretKeyMatcher } from '../model/secrets';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
+import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
+import { listBotFiles } from '../synth/writer';
 import type { BotStore } from './apply-event';
 import type { ServeMetrics } from './metrics';
 import type { SecretsSync } from './secrets-sync';
@@ -65,6 +68,8 @@ export interface ResyncOptions {
   readonly reconcileMs?: number;
   /** First retry delay after a failed publish (default 1 s, doubling up to `retryMaxMs`). */
   readonly retryBaseMs?: number;
+  /** Let a full reconcile remove more than max(10, 20 %) of the bot files (`--allow-mass-delete`). */
+  readonly allowMassDelete?: boolean;
   /** Longest retry delay (default 60 s). */
   readonly retryMaxMs?: number;
 }
@@ -95,6 +100,8 @@ export interface ResyncStatus {
   readonly pending: number;
   /** Consecutive failed cycles. */
   readonly failures: number;
+  /** Why the last full reconcile was refused (mass removal), until one succeeds. */
+  readonly reconcileRefused?: string;
 }
 
 /** An event being written to the source (see {@link ResyncQueue.arrive}). */
@@ -141,7 +148,7 @@ export class ResyncQueue {
   private closing = false;
   private readonly renderer: BotRenderer;
   private readonly isSecretKey: (k: string) => boolean;
-  private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean } = { reconciled: false };
+  private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean; reconcileRefused?: string } = { reconciled: false };
 
   constructor(private readonly opts: ResyncOptions) {
     this.renderer = new BotRenderer(opts.settings);
@@ -321,6 +328,7 @@ export class ResyncQueue {
 
     let result: SynthResult | undefined;
     let skippedEmpty = false;
+    let refused: string | undefined;
     // Where a cycle's time goes (last attempt): coalescing window, git sync (overlapping the
     // window), read, render, commit + push.
     const timing = { waitMs: 0, syncMs: 0, readMs: 0, renderMs: 0, gitMs: 0 };
@@ -350,6 +358,11 @@ export class ResyncQueue {
           return null;
         }
         const fleet = buildFleet(docs, { isSecretKey: this.isSecretKey });
+        if (full && !this.opts.allowMassDelete) {
+          // A partial or wrong source must not turn into mass deletion (same limit as publish).
+          refused = massRemoval(fleet, outDir, this.opts.settings.shards);
+          if (refused) return null;
+        }
         result = await synthesizeFleet(fleet, {
           outDir,
           settings: this.opts.settings,
@@ -364,8 +377,26 @@ export class ResyncQueue {
       });
       timing.gitMs = Date.now() - renderedAt;
       take();
+      if (refused) {
+        // Not retried in a loop (the next periodic reconcile tries again); events go on meanwhile.
+        this.state = { ...this.state, reconcileRefused: refused };
+        log.error({ mode: 'reconcile', err: refused }, 'full reconcile refused');
+        for (const [id, t] of taken!) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
+        this.opts.metrics?.pending.set(this.pending.size);
+        this.release(fullWaiters, { published: false, error: refused });
+        // Ids taken by this cycle are rendered by the next (partial) one; their waiters move along.
+        this.waiters.unshift(...waiters);
+        return;
+      }
       this.failures = 0;
-      this.state = { ...this.state, lastPublishOk: true, lastError: undefined, lastPublishAt: new Date(), reconciled: this.state.reconciled || (full && !skippedEmpty) };
+      this.state = {
+        ...this.state,
+        lastPublishOk: true,
+        lastError: undefined,
+        lastPublishAt: new Date(),
+        reconciled: this.state.reconciled || (full && !skippedEmpty),
+        reconcileRefused: full && !skippedEmpty ? undefined : this.state.reconcileRefused,
+      };
       const mode = full ? 'reconcile' : 'events';
       if (outcome.pushed) {
         this.state.lastCommit = outcome.commit;
@@ -445,6 +476,19 @@ export class ResyncQueue {
   private release(waiters: Waiter[], o: ResyncOutcome): void {
     for (const w of waiters) w.resolve(o);
   }
+}
+
+/** Why a full render would remove too many bot files, or undefined when it is within the limit. */
+export function massRemoval(fleet: Fleet, outDir: string, shards: number): string | undefined {
+  const existing = listBotFiles(outDir);
+  const desired = new Set(fleet.specs.map((s) => botFilePath(s.id, s.fileName, shards)));
+  const remove = existing.filter((f) => !desired.has(f.relPath) && !fleet.failedIds.has(f.id));
+  const limit = massDeleteLimit(existing.length);
+  if (remove.length <= limit) return undefined;
+  return (
+    `refusing to remove ${remove.length} of ${existing.length} bot files in one reconcile (limit max(10, 20 %) = ${limit}); ` +
+    `is the source right? Start with --allow-mass-delete if it is. First ones: ${remove.slice(0, 5).map((f) => f.id).join(', ')}`
+  );
 }
 
 /** One line that says what changed, then the paths (ids only: no config content). */

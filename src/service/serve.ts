@@ -59,6 +59,8 @@ export interface ServeOptions {
   readonly coalesceMs?: number;
   /** Full reconcile period (default 5 min; 0 = only at start). */
   readonly reconcileMs?: number;
+  /** Let a full reconcile remove more than max(10, 20 %) of the bot files. */
+  readonly allowMassDelete?: boolean;
   /** Backoff base after a failed publish (default 1 s). */
   readonly retryBaseMs?: number;
   /** API server access; undefined = load it (`kubeconfig`, in-cluster, ~/.kube/config); null = none. */
@@ -118,6 +120,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     coalesceMs: opts.coalesceMs,
     reconcileMs: opts.reconcileMs,
     retryBaseMs: opts.retryBaseMs,
+    allowMassDelete: opts.allowMassDelete,
   });
 
   let nc: NatsConnection | undefined;
@@ -143,6 +146,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     },
     publish: (): CheckResult => {
       const s = queue.status();
+      if (s.reconcileRefused) return { ok: false, detail: `full reconcile refused: ${s.reconcileRefused}` };
       if (s.lastPublishOk === undefined) return { ok: false, detail: 'no publish yet (first reconcile running)' };
       if (!s.lastPublishOk) return { ok: false, detail: `last publish failed (${s.failures}x, ${s.pending} bot(s) pending): ${s.lastError}` };
       return { ok: true, detail: `ok${s.lastCommit ? ` (last commit ${s.lastCommit.slice(0, 12)})` : ''}${s.pending ? `, ${s.pending} pending` : ''}` };
