@@ -151,7 +151,7 @@ describe('serve with MongoDB and JetStream', () => {
     const made = commits(env.repo).length - 1;
     for (let b = 0; b < ids.length; b++) expect(show(env.repo, fileOf(ids[b]))).toContain(`"threshold":${150 + b}`);
     expect(made).toBeGreaterThanOrEqual(1);
-    expect(made).toBeLessThanOrEqual(5);
+    expect(made).toBeLessThanOrEqual(10); // typically 1–3; more when a loaded machine makes the writes trickle in past the 2 s cap
     env.log.logger.info({ events, commits: made }, 'burst result');
   });
 
