@@ -148,7 +148,9 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
     } catch (e) {
       const outcome: EventOutcome = (EVENT_SUBJECTS as readonly string[]).includes(bare) ? 'invalid' : 'ignored';
       opts.metrics?.events.inc({ subject: bare, outcome });
-      log.warn({ subject: bare, outcome, reason: (e as Error).message }, 'event dropped');
+      // Other subjects only reach us on NATS < 2.10 (no multi-subject filter): not worth a warning.
+      if (outcome === 'invalid') log.warn({ subject: bare, outcome, reason: (e as Error).message }, 'event dropped');
+      else log.debug({ subject: bare, outcome }, 'message on another subject ignored');
       return outcome === 'invalid' ? 'term' : 'ack';
     }
     const t0 = Date.now();
