@@ -119,3 +119,20 @@ describe('MongoDB source failures', () => {
     expect(openSource('/tmp/x.yaml', { MONGO_URI: 'mongodb://h' }).describe()).toBe('/tmp/x.yaml');
   });
 });
+
+describe('MongoSource connections', () => {
+  it('concurrent first calls share one client', async () => {
+    const server = await MongoWireServer.start();
+    try {
+      const source = new MongoSource(server.uri);
+      const [a, b, c] = await Promise.all([source.connect(), source.connect(), source.connect()]);
+      expect(a).toBe(b);
+      expect(b).toBe(c);
+      await source.close();
+      await expect(source.read()).resolves.toEqual({ bots: [], bot_schedules: [] });
+      await source.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -32,7 +32,7 @@ export function redactUri(uri: string): string {
 
 /** The MongoDB source, through the official driver. */
 export class MongoSource {
-  private client?: MongoClient;
+  private client?: Promise<MongoClient>;
 
   constructor(
     private readonly uri: string,
@@ -45,19 +45,24 @@ export class MongoSource {
     return redactUri(this.uri);
   }
 
-  /** The connected client (connects on first use). */
-  async connect(): Promise<MongoClient> {
-    if (!this.client) {
-      const client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...this.clientOptions });
-      try {
-        await client.connect();
-      } catch (e) {
-        await client.close().catch(() => undefined);
-        throw new SourceError(`cannot reach MongoDB at ${this.describe()}: ${(e as Error).message}`);
-      }
-      this.client = client;
-    }
+  /** The connected client (connects on first use; concurrent first calls share one client). */
+  connect(): Promise<MongoClient> {
+    this.client ??= this.open().catch((e) => {
+      this.client = undefined;
+      throw e;
+    });
     return this.client;
+  }
+
+  private async open(): Promise<MongoClient> {
+    const client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...this.clientOptions });
+    try {
+      await client.connect();
+    } catch (e) {
+      await client.close().catch(() => undefined);
+      throw new SourceError(`cannot reach MongoDB at ${this.describe()}: ${(e as Error).message}`);
+    }
+    return client;
   }
 
   /** The driver collection behind one of our two lists. */
@@ -92,7 +97,9 @@ export class MongoSource {
 
   /** Closes the connection. */
   async close(): Promise<void> {
-    await this.client?.close();
+    const pending = this.client;
     this.client = undefined;
+    const client = await pending?.catch(() => undefined);
+    await client?.close();
   }
 }
