@@ -104,7 +104,6 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** MongoDB store: the writes of the0's controller, then indexed reads of single bots. */
 export class MongoBotStore implements BotStore {
   private readonly serial = new Serial();
-  private connecting?: Promise<unknown>;
 
   constructor(
     private readonly source: MongoSource,
@@ -119,22 +118,8 @@ export class MongoBotStore implements BotStore {
     return this.serial.run(() => this.applyNow(event));
   }
 
-  /**
-   * One connect at a time: MongoSource.connect() creates a client per concurrent first call (the
-   * extra ones are never closed), and readIds/read use both collections in parallel.
-   */
-  private connected(): Promise<unknown> {
-    if (!this.connecting) {
-      this.connecting = this.source.connect().catch((e) => {
-        this.connecting = undefined;
-        throw e;
-      });
-    }
-    return this.connecting;
-  }
-
   private async applyNow(event: BotEvent): Promise<ApplyResult> {
-    await this.connected();
+    await this.source.connect();
     const problem = precheck(event);
     if (problem) return { outcome: 'rejected', reason: problem };
     const coll = await this.source.collection(event.collection);
@@ -220,7 +205,7 @@ export class MongoBotStore implements BotStore {
   async readIds(ids: ReadonlySet<string>): Promise<FleetDocuments> {
     const list = [...ids];
     if (list.length === 0) return { bots: [], bot_schedules: [] };
-    await this.connected();
+    await this.source.connect();
     const byId = { id: { $in: list } };
     const prefixes = cronPrefixes(ids).map((p) => ({ id: { $regex: `^${escapeRegex(p)}` } }));
     const scheduleFilter = prefixes.length > 0 ? { $and: [ENABLED_FILTER, { $or: [byId, ...prefixes] }] } : { ...byId, ...ENABLED_FILTER };
@@ -231,12 +216,12 @@ export class MongoBotStore implements BotStore {
   }
 
   async readAll(): Promise<FleetDocuments> {
-    await this.connected();
+    await this.source.connect();
     return this.source.read();
   }
 
   async ping(): Promise<void> {
-    await this.connected();
+    await this.source.connect();
     const client = await this.source.connect();
     await client.db('admin').command({ ping: 1 });
   }
