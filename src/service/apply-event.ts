@@ -205,7 +205,6 @@ export class MongoBotStore implements BotStore {
   async readIds(ids: ReadonlySet<string>): Promise<FleetDocuments> {
     const list = [...ids];
     if (list.length === 0) return { bots: [], bot_schedules: [] };
-    await this.source.connect();
     const byId = { id: { $in: list } };
     const prefixes = cronPrefixes(ids).map((p) => ({ id: { $regex: `^${escapeRegex(p)}` } }));
     const scheduleFilter = prefixes.length > 0 ? { $and: [ENABLED_FILTER, { $or: [byId, ...prefixes] }] } : { ...byId, ...ENABLED_FILTER };
@@ -216,19 +215,15 @@ export class MongoBotStore implements BotStore {
   }
 
   async readAll(): Promise<FleetDocuments> {
-    await this.source.connect();
     return this.source.read();
   }
 
   async ping(): Promise<void> {
-    await this.source.connect();
     const client = await this.source.connect();
     await client.db('admin').command({ ping: 1 });
   }
 
   async close(): Promise<void> {
-    await this.connecting?.catch(() => undefined);
-    this.connecting = undefined;
     await this.source.close();
   }
 }
