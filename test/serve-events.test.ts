@@ -1,7 +1,6 @@
 // The live loop end to end with real parts: NATS JetStream on 127.0.0.1:4222 (a stream of our
 // own per test), MongoDB through the official driver against the in-process wire server, a bare
 // git repository as the Argo CD remote.
-import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { MongoClient } from 'mongodb';
 import { DEFAULT_SETTINGS } from '../src/settings';
@@ -9,7 +8,7 @@ import { MongoSource } from '../src/source';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { MongoWireServer } from './support/mongo-wire-server';
 import { tmpDir } from './support/tmp';
-import { NATS_URL, TestStream, bareRepo, botDoc, commits, memoryLogger, scheduleDoc, show, tcpProxy, testStream, touched, tree, waitFor } from './serve-support';
+import { NATS_URL, TestStream, bareRepo, botDoc, commits, memoryLogger, scheduleDoc, show, tcpProxy, testStream, touched, tree, waitFor, testServeOptions } from './serve-support';
 import { botFilePath } from '../src/synth/shard';
 
 const SHARDS = DEFAULT_SETTINGS.shards;
@@ -36,24 +35,13 @@ async function setup(seed: Record<string, unknown>[] = [botDoc('alpha'), botDoc(
 }
 
 async function start(env: Env, extra: Partial<Parameters<typeof startServe>[0]> = {}): Promise<ServeHandle> {
-  env.serve = await startServe({
-    source: { mongo: new MongoSource(env.mongo.uri) },
-    settings: DEFAULT_SETTINGS,
-    repo: env.repo,
-    workDir: path.join(env.dir, 'work'),
-    natsUrl: NATS_URL,
-    stream: env.stream.name,
-    subjectPrefix: env.stream.prefix,
-    port: null,
-    healthPort: 0,
-    host: '127.0.0.1',
-    kube: null,
-    minio: null,
-    reconcileMs: 0,
-    retryBaseMs: 200,
-    logger: env.log.logger,
-    ...extra,
-  });
+  env.serve = await startServe(
+    testServeOptions({ source: { mongo: new MongoSource(env.mongo.uri) }, repo: env.repo, dir: env.dir, stream: env.stream }, {
+      retryBaseMs: 200,
+      logger: env.log.logger,
+      ...extra,
+    }),
+  );
   return env.serve;
 }
 
@@ -151,7 +139,9 @@ describe('serve with MongoDB and JetStream', () => {
     const made = commits(env.repo).length - 1;
     for (let b = 0; b < ids.length; b++) expect(show(env.repo, fileOf(ids[b]))).toContain(`"threshold":${150 + b}`);
     expect(made).toBeGreaterThanOrEqual(1);
-    expect(made).toBeLessThanOrEqual(10); // typically 1–3; more when a loaded machine makes the writes trickle in past the 2 s cap
+    // Typically 1–3 commits. The window closes at most 2 s after a burst starts, so on a loaded
+    // machine, where the 200 source writes trickle in, a few more; without coalescing it would be ~200.
+    expect(made).toBeLessThanOrEqual(20);
     env.log.logger.info({ events, commits: made }, 'burst result');
   });
 

@@ -7,7 +7,7 @@ import { readFleetFile, writeFleetFile } from '../src/source';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { botFilePath } from '../src/synth/shard';
 import { tmpDir } from './support/tmp';
-import { NATS_URL, TestStream, bareRepo, botDoc, commits, memoryLogger, scheduleDoc, show, testStream, touched, waitFor } from './serve-support';
+import { TestStream, bareRepo, botDoc, commits, memoryLogger, scheduleDoc, show, testStream, touched, waitFor, testServeOptions } from './serve-support';
 
 const fileOf = (id: string, kind: 'bot' | 'schedule' = 'bot') => `dist/${botFilePath(id, `${kind}-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
 
@@ -31,22 +31,12 @@ describe('serve with a fleet file', () => {
     const repo = bareRepo(dir);
     stream = await testStream();
     const { logger } = memoryLogger('warn');
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      natsUrl: NATS_URL,
-      stream: stream.name,
-      subjectPrefix: stream.prefix,
-      port: 0,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: null,
-      minio: null,
-      reconcileMs: 0,
-      logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir, stream: stream }, {
+        port: 0,
+        logger,
+      }),
+    );
     const s = serve;
     await waitFor(() => commits(repo).length === 1 && s.eventMode() === 'jetstream', 20000, 'ready');
     expect(show(repo, fileOf('two', 'schedule'))).toBeDefined();

@@ -1,11 +1,10 @@
 // /healthz, /readyz and /metrics of fleetsynth serve.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_SETTINGS } from '../src/settings';
 import { MongoSource, writeFleetFile } from '../src/source';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { tmpDir } from './support/tmp';
-import { NATS_URL, TestStream, bareRepo, botDoc, commits, get, memoryLogger, testStream, waitFor } from './serve-support';
+import { TestStream, bareRepo, botDoc, commits, get, memoryLogger, testStream, waitFor, testServeOptions } from './serve-support';
 
 jest.setTimeout(60_000);
 
@@ -29,22 +28,12 @@ describe('health endpoints', () => {
     writeFleetFile(fleet, { bots: [botDoc('alpha')], bot_schedules: [] });
     const repo = bareRepo(dir);
     stream = await testStream();
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      natsUrl: NATS_URL,
-      stream: stream.name,
-      subjectPrefix: stream.prefix,
-      port: 0,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: null,
-      minio: null,
-      reconcileMs: 0,
-      logger: memoryLogger('warn').logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir, stream: stream }, {
+        port: 0,
+        logger: memoryLogger('warn').logger,
+      }),
+    );
     const s = serve;
     const base = `http://127.0.0.1:${s.healthPort}`;
     expect(await get(`${base}/healthz`)).toEqual({ status: 200, body: 'ok\n', type: 'text/plain; charset=utf-8' });
@@ -87,21 +76,13 @@ describe('health endpoints', () => {
 
   test('not ready: unreachable source, unreachable NATS, failing publish — 503 with details; still alive', async () => {
     const dead = 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300';
-    serve = await startServe({
-      source: { mongo: new MongoSource(dead, undefined, { serverSelectionTimeoutMS: 300 }) },
-      settings: DEFAULT_SETTINGS,
-      repo: path.join(dir, 'no-such-remote.git'),
-      workDir: path.join(dir, 'work'),
-      natsUrl: '127.0.0.1:1',
-      port: null,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: null,
-      minio: null,
-      reconcileMs: 0,
-      retryBaseMs: 100,
-      logger: memoryLogger('fatal').logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { mongo: new MongoSource(dead, undefined, { serverSelectionTimeoutMS: 300 }) }, repo: path.join(dir, 'no-such-remote.git'), dir: dir }, {
+        natsUrl: '127.0.0.1:1',
+        retryBaseMs: 100,
+        logger: memoryLogger('fatal').logger,
+      }),
+    );
     const base = `http://127.0.0.1:${serve.healthPort}`;
     expect((await get(`${base}/healthz`)).status).toBe(200);
     const s = serve;

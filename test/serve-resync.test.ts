@@ -8,7 +8,7 @@ import { writeFleetFile } from '../src/source';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { botFilePath } from '../src/synth/shard';
 import { tmpDir } from './support/tmp';
-import { NATS_URL, TestStream, bareRepo, botDoc, commits, memoryLogger, show, testStream, touched, tree, waitFor } from './serve-support';
+import { TestStream, bareRepo, botDoc, commits, memoryLogger, show, testStream, touched, tree, waitFor, testServeOptions } from './serve-support';
 
 jest.setTimeout(60_000);
 const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
@@ -34,22 +34,12 @@ describe('resync queue', () => {
     const repo = bareRepo(dir);
     stream = await testStream();
     const log = memoryLogger('info');
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      natsUrl: NATS_URL,
-      stream: stream.name,
-      subjectPrefix: stream.prefix,
-      port: null,
-      healthPort: 0,
-      kube: null,
-      minio: null,
-      reconcileMs: 0,
-      retryBaseMs: 300,
-      logger: log.logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir, stream: stream }, {
+        retryBaseMs: 300,
+        logger: log.logger,
+      }),
+    );
     const s = serve;
     await waitFor(() => commits(repo).length === 1 && s.eventMode() === 'jetstream', 20000, 'ready');
 
@@ -81,18 +71,12 @@ describe('resync queue', () => {
     const fleet = path.join(dir, 'fleet.yaml');
     writeFleetFile(fleet, { bots: [botDoc('alpha'), botDoc('beta')], bot_schedules: [] });
     const repo = bareRepo(dir);
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      port: null,
-      healthPort: 0,
-      kube: null,
-      minio: null,
-      reconcileMs: 700,
-      logger: memoryLogger('warn').logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir }, {
+        reconcileMs: 700,
+        logger: memoryLogger('warn').logger,
+      }),
+    );
     await waitFor(() => commits(repo).length === 1, 20000, 'initial reconcile');
     // Edited behind fleetsynth's back (no event): the next reconcile publishes it.
     writeFleetFile(fleet, { bots: [botDoc('alpha', { symbol: 'HEALED' })], bot_schedules: [] });
@@ -121,18 +105,12 @@ describe('mass removal guard', () => {
     const ids = Array.from({ length: 30 }, (_, i) => `m${i}`);
     writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id)), bot_schedules: [] });
     const repo = bareRepo(dir);
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      port: null,
-      healthPort: 0,
-      kube: null,
-      minio: null,
-      reconcileMs: 500,
-      logger: memoryLogger('fatal').logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir }, {
+        reconcileMs: 500,
+        logger: memoryLogger('fatal').logger,
+      }),
+    );
     const s = serve;
     await waitFor(() => commits(repo).length === 1, 20000, 'initial reconcile');
     // A partial source (a wrong database, a half restore): 5 of 30 bots left, one of them changed.

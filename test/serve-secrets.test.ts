@@ -9,7 +9,7 @@ import { SecretsSync } from '../src/service/secrets-sync';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { tmpDir } from './support/tmp';
 import { FakeKube, startFakeKube, writeKubeconfig } from './query-fakes';
-import { NATS_URL, TestStream, bareRepo, botDoc, commits, get, memoryLogger, scheduleDoc, show, testStream, waitFor } from './serve-support';
+import { TestStream, bareRepo, botDoc, commits, get, memoryLogger, scheduleDoc, show, testStream, waitFor, testServeOptions } from './serve-support';
 import { botFilePath } from '../src/synth/shard';
 
 jest.setTimeout(60_000);
@@ -55,22 +55,12 @@ describe('secrets sync', () => {
 
     const repo = bareRepo(dir);
     const access = loadKube({ kubeconfig: writeKubeconfig(dir, kube.url), namespace: 'the0' });
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      natsUrl: NATS_URL,
-      stream: stream.name,
-      subjectPrefix: stream.prefix,
-      port: null,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: access,
-      minio: null,
-      reconcileMs: 0,
-      logger: log.logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir, stream: stream }, {
+        kube: access,
+        logger: log.logger,
+      }),
+    );
     const s = serve;
     await waitFor(() => commits(repo).length === 1 && s.eventMode() === 'jetstream', 20000, 'ready');
     await waitFor(() => secretOps().includes('DELETE /bot-gone-config'), 10000, 'initial secret sync');
@@ -125,20 +115,13 @@ describe('secrets sync', () => {
     const fleet = path.join(dir, 'fleet.json');
     writeFleetFile(fleet, { bots: [botDoc('alpha')], bot_schedules: [] });
     kube.failNext = { method: 'PATCH', pathIncludes: '/secrets/', code: 500, status: { kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500, message: 'etcd down' } };
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo: bareRepo(dir),
-      workDir: path.join(dir, 'work'),
-      port: null,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: loadKube({ kubeconfig: writeKubeconfig(dir, kube.url), namespace: 'the0' }),
-      minio: null,
-      reconcileMs: 0,
-      retryBaseMs: 100,
-      logger: log.logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo: bareRepo(dir), dir: dir }, {
+        kube: loadKube({ kubeconfig: writeKubeconfig(dir, kube.url), namespace: 'the0' }),
+        retryBaseMs: 100,
+        logger: log.logger,
+      }),
+    );
     const s = serve;
     await waitFor(async () => (await s.readiness()).checks.secrets.detail.includes('etcd down'), 10000, 'error reported');
     expect((await s.readiness()).ready).toBe(true);
@@ -150,22 +133,11 @@ describe('secrets sync', () => {
     const fleet = path.join(dir, 'fleet.json');
     writeFleetFile(fleet, { bots: [botDoc('alpha')], bot_schedules: [] });
     const repo = bareRepo(dir);
-    serve = await startServe({
-      source: { file: fleet },
-      settings: DEFAULT_SETTINGS,
-      repo,
-      workDir: path.join(dir, 'work'),
-      natsUrl: NATS_URL,
-      stream: stream.name,
-      subjectPrefix: stream.prefix,
-      port: null,
-      healthPort: 0,
-      host: '127.0.0.1',
-      kube: null,
-      minio: null,
-      reconcileMs: 0,
-      logger: log.logger,
-    });
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir: dir, stream: stream }, {
+        logger: log.logger,
+      }),
+    );
     const s = serve;
     await waitFor(() => commits(repo).length === 1 && s.eventMode() === 'jetstream', 20000, 'ready');
     await stream.publish('the0.bot.updated', botDoc('alpha', { symbol: 'NOKUBE' }));

@@ -11,6 +11,8 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { createLogger } from '../src/service/logger';
 import { EVENT_SUBJECTS } from '../src/service/events';
+import type { ServeOptions, ServeSource } from '../src/service/serve';
+import { DEFAULT_SETTINGS } from '../src/settings';
 
 export const NATS_URL = process.env.NATS_TEST_URL ?? '127.0.0.1:4222';
 
@@ -99,6 +101,30 @@ export function tree(repo: string, branch = 'main'): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * startServe options of a test: a local bare repo, a work dir under `dir`, no Kubernetes, no MinIO,
+ * no query API, no periodic reconcile, listening on 127.0.0.1; NATS on the test stream when given.
+ */
+export function testServeOptions(
+  o: { source: ServeSource; repo: string; dir: string; stream?: TestStream },
+  extra: Partial<ServeOptions> = {},
+): ServeOptions {
+  return {
+    source: o.source,
+    settings: DEFAULT_SETTINGS,
+    repo: o.repo,
+    workDir: path.join(o.dir, 'work'),
+    ...(o.stream ? { natsUrl: NATS_URL, stream: o.stream.name, subjectPrefix: o.stream.prefix } : {}),
+    port: null,
+    healthPort: 0,
+    host: '127.0.0.1',
+    kube: null,
+    minio: null,
+    reconcileMs: 0,
+    ...extra,
+  };
 }
 
 /** A JetStream stream of our own: unique name and subject prefix, so tests never collide. */
