@@ -1,7 +1,7 @@
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import type { ServeMetrics } from './metrics';
+import { listen } from './listen';
 
 /** One readiness check. */
 export interface CheckResult {
@@ -97,14 +97,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     send(404, 'text/plain; charset=utf-8', 'not found\n');
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, opts.port, opts.host);
   opts.logger?.info({ port }, 'health server listening (/healthz, /readyz, /metrics)');
   return {
     port,

@@ -1,6 +1,5 @@
 // The query API on :9477, compatible with the0's query server (SPEC §4): POST /query, GET /health.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino, { Logger } from 'pino';
 import { QUERY_PORT } from '../../constructs/pod';
 import { toBotSpec } from '../../model/bot';
@@ -15,6 +14,7 @@ import type { BotLookup } from './lookup';
 import { MinioSettings, ResultStore } from './minio';
 import { queryRealtime } from './realtime';
 import { queryScheduled } from './scheduled';
+import { listen } from '../listen';
 
 /** Default `timeout_sec` (SPEC §4.1). */
 export const DEFAULT_TIMEOUT_SEC = 30;
@@ -236,14 +236,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
   server.timeout = 0;
   server.keepAliveTimeout = 65_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, opts.port, opts.host);
   logger.info({ port }, 'query server listening');
 
   return {
