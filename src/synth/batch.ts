@@ -48,14 +48,14 @@ export interface BatchItem {
   readonly stamp?: FileStamp;
 }
 
-/** Whether a task should go through the output cache. */
-export function wantsCache(task: BatchTask): boolean {
-  return task.cache ?? (task.write && task.outDir !== undefined && task.specs.length >= CACHE_MIN_BATCH);
+/** Whether a task (or `count` bots with its options) should go through the output cache. */
+export function wantsCache(task: BatchTask, count = task.specs.length): boolean {
+  return task.write && !!task.outDir && (task.cache ?? count >= CACHE_MIN_BATCH);
 }
 
 /** Renders a slice of the fleet in this thread (through the output cache when it applies). */
 export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings)): BatchItem[] {
-  const cache = wantsCache(task) && task.write && task.outDir ? OutputCache.open(task.outDir, task.settings) : undefined;
+  const cache = wantsCache(task) ? OutputCache.open(task.outDir!, task.settings) : undefined;
   if (!cache) return renderBatch(task, renderer);
   const { items, misses, keys, paths } = lookupCached(task, cache);
   const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);

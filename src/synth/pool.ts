@@ -47,8 +47,9 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise
   const results: Array<Array<BatchItem | undefined>> = tasks.map((t) => new Array(t.specs.length));
   const first = tasks[0];
   const total = tasks.reduce((n, t) => n + t.specs.length, 0);
-  const cacheable = first !== undefined && first.outDir !== undefined && tasks.every((t) => t.outDir === first.outDir && t.settings === first.settings);
-  const cache = cacheable && wantsCache({ ...first, specs: { length: total } as BatchTask['specs'] }) ? OutputCache.open(first.outDir!, first.settings) : undefined;
+  // One cache for the run, when every task writes to the same tree with the same settings.
+  const same = first !== undefined && tasks.every((t) => t.outDir === first.outDir && t.settings === first.settings);
+  const cache = same && wantsCache(first, total) ? OutputCache.open(first.outDir!, first.settings) : undefined;
 
   // What the cache does not vouch for, cut into chunks.
   const chunks: Chunk[] = [];
@@ -81,7 +82,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise
 
   const pending = chunks.reduce((n, c) => n + c.indexes.length, 0);
   const threads = pending < WORKER_THRESHOLD ? 1 : Math.max(1, Math.min(workers, Math.ceil(chunks.length / 2)));
-  await runChunks(chunks, threads - 1, first?.settings);
+  await runChunks(chunks, threads - 1);
 
   for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
   if (cache) {
@@ -92,7 +93,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise
 }
 
 /** Renders the chunks on this thread and `workerCount` worker threads, sharing one queue. */
-async function runChunks(chunks: Chunk[], workerCount: number, settings: BatchTask['settings'] | undefined): Promise<void> {
+async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
   if (chunks.length === 0) return;
   let next = 0;
   const take = () => (next < chunks.length ? chunks[next++] : undefined);
@@ -130,8 +131,9 @@ async function runChunks(chunks: Chunk[], workerCount: number, settings: BatchTa
           if (inFlight.length === 0) resolve();
         }),
     );
-    const renderer = new BotRenderer(settings!);
+    let renderer: BotRenderer | undefined;
     for (let c = take(); c !== undefined; c = take()) {
+      if (renderer === undefined || renderer.settings !== c.batch.settings) renderer = new BotRenderer(c.batch.settings);
       c.result = renderBatch(c.batch, renderer);
       // Let worker messages in (results, next chunk) between chunks.
       if (pool.length > 0) await new Promise((r) => setImmediate(r));

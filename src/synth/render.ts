@@ -41,7 +41,10 @@ export class BotRenderer {
   private readonly app = new App({ outdir: 'unused' });
   private seq = 0;
 
-  constructor(private readonly settings: RenderSettings) {}
+  constructor(
+    /** The settings every bot is rendered with. */
+    readonly settings: RenderSettings,
+  ) {}
 
   /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */
   toJson(spec: BotSpec): unknown[] {
