@@ -20,6 +20,11 @@ const loadMs = performance.now() - loadStart;
 
 const settings = DEFAULT_SETTINGS;
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
+/** CPU time of this process, all threads (workers included), in ms. */
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const out = (o: object) => process.stdout.write(JSON.stringify({ loadMs, ...o }) + '\n');
 
 /** Every file under `dir` with its mtime (ns), to prove a no-op rewrote nothing. */
@@ -47,23 +52,26 @@ async function main(): Promise<void> {
 
   if (mode === 'full') {
     const workers = extra === undefined ? undefined : Number(extra);
+    const c0 = cpuMs();
     const t0 = performance.now();
     const r = await synthesize(docs, { outDir, settings, workers });
     const ms = performance.now() - t0;
-    out({ ms, objects: r.objects, files: r.written.length, errors: r.errors.length, maxRssMb: maxRssMb() });
+    out({ ms, cpuMs: cpuMs() - c0, objects: r.objects, files: r.written.length, errors: r.errors.length, maxRssMb: maxRssMb() });
     return;
   }
 
   if (mode === 'noop') {
     const before = mtimes(outDir);
+    const c0 = cpuMs();
     const t0 = performance.now();
     const r = await synthesize(docs, { outDir, settings });
     const ms = performance.now() - t0;
+    const cpu = cpuMs() - c0;
     const after = mtimes(outDir);
     let touched = 0;
     for (const [p, t] of before) if (after.get(p) !== t) touched++;
     touched += [...after.keys()].filter((p) => !before.has(p)).length;
-    out({ ms, objects: r.objects, written: r.written.length, removed: r.removed.length, unchanged: r.unchanged, touched, maxRssMb: maxRssMb() });
+    out({ ms, cpuMs: cpu, objects: r.objects, written: r.written.length, removed: r.removed.length, unchanged: r.unchanged, touched, maxRssMb: maxRssMb() });
     return;
   }
 

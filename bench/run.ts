@@ -43,9 +43,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 type Json = Record<string, number>;
+type Run = Json & { wallMs: number; load1: number };
 
 /** Runs one program in a child node process; returns its JSON line plus the process wall time. */
-function runChild(script: string, args: string[], timeoutMs = 30 * 60_000): Json & { wallMs: number } {
+function runChild(script: string, args: string[], timeoutMs = 30 * 60_000): Run {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ['--expose-gc', '-r', 'tsx/cjs', path.join('bench', script), ...args], {
     cwd: ROOT,
@@ -56,7 +57,8 @@ function runChild(script: string, args: string[], timeoutMs = 30 * 60_000): Json
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
-  return { ...(JSON.parse(line) as Json), wallMs };
+  // Other processes on the machine show in wall times: keep the 1-minute load with each run.
+  return { ...(JSON.parse(line) as Json), wallMs, load1: os.loadavg()[0] };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -95,12 +97,12 @@ function main(): void {
 
   const rows: Array<Record<string, unknown>> = [];
   let single: Json | undefined;
-  let noop: (Json & { fullMs: number }) | undefined;
+  let noop: { ms: number; cpuMs: number; runsMs: number[]; written: number; touched: number; unchanged: number; fullMs: number } | undefined;
   try {
     for (const n of args.sizes) {
       const reps = n > 10000 ? 1 : args.reps;
-      const full: Array<Json & { wallMs: number }> = [];
-      const floor: Array<Json & { wallMs: number }> = [];
+      const full: Run[] = [];
+      const floor: Run[] = [];
       let firstOut = '';
       for (let r = 0; r < reps; r++) {
         const outDir = fresh(`fleetsynth-${n}`);
@@ -110,7 +112,7 @@ function main(): void {
         floor.push(runChild('floor.ts', [String(n), fresh(`floor-${n}`)]));
         process.stderr.write(`  ${n}: fleetsynth ${fmtMs(full[r].ms)}, floor ${fmtMs(floor[r].ms)}\n`);
       }
-      let naive: (Json & { wallMs: number }) | undefined;
+      let naive: Run | undefined;
       if (n <= args.naiveMaxN || (args.naive50k && n <= 50000)) {
         naive = runChild('naive.ts', [String(n), fresh(`naive-${n}`)], 60 * 60_000);
         process.stderr.write(`  ${n}: baseline ${fmtMs(naive.ms)}\n`);
@@ -123,22 +125,36 @@ function main(): void {
         objects: full[0].objects,
         fleetsynthMs: fsMs,
         fleetsynthRuns: full.map((x) => x.ms),
+        fleetsynthCpuMs: median(full.map((x) => x.cpuMs)),
         fleetsynthMinMs: Math.min(...full.map((x) => x.ms)),
         fleetsynthRssMb: Math.max(...full.map((x) => x.maxRssMb)),
         objectsPerSec: (full[0].objects / fsMs) * 1000,
         loadMs: median(full.map((x) => x.loadMs)),
         baselineMs: naive?.ms,
+        baselineCpuMs: naive?.cpuMs,
         baselineRssMb: naive?.maxRssMb,
         baselineSkipped: naive === undefined ? 'too slow: ~5 min and several GB at 50,000 (run with --naive-50k)' : undefined,
         floorMs,
         floorRuns: floor.map((x) => x.ms),
+        floorCpuMs: median(floor.map((x) => x.cpuMs)),
+        load1: full.map((x) => x.load1),
         fleetsynthOverBaseline: naive ? fsMs / naive.ms : undefined,
         fleetsynthOverFloor: fsMs / floorMs,
         errors: full[0].errors,
       });
       if (n === 10000) {
+        // Three no-ops in a row: the first one after a full synth also re-checks the files written
+        // in its last 100 ms (racy cache entries, see src/synth/cache.ts); the median is reported.
         const runs = [0, 1, 2].map(() => runChild('child.ts', ['noop', String(n), firstOut]));
-        noop = { ...runs[runs.length - 1], ms: median(runs.map((x) => x.ms)), touched: Math.max(...runs.map((x) => x.touched)), fullMs: fsMs };
+        noop = {
+          ms: median(runs.map((x) => x.ms)),
+          cpuMs: median(runs.map((x) => x.cpuMs)),
+          runsMs: runs.map((x) => x.ms),
+          written: Math.max(...runs.map((x) => x.written)),
+          touched: Math.max(...runs.map((x) => x.touched)),
+          unchanged: runs[0].unchanged,
+          fullMs: fsMs,
+        };
         process.stderr.write(`  ${n}: no-op ${fmtMs(noop.ms)}, ${noop.touched} files touched\n`);
         single = runChild('child.ts', ['single', String(n), firstOut, String(args.changes)]);
         process.stderr.write(`  ${n}: single-bot median ${single.medianMs.toFixed(1)} ms, p99 ${single.p99Ms.toFixed(1)} ms\n`);
@@ -176,8 +192,8 @@ function main(): void {
   if (r10k && r50k) lines.push('', `50k / 10k time: ${(r50k.fleetsynthMs / r10k.fleetsynthMs).toFixed(2)}×`);
   if (noop) {
     lines.push(
-      `no-op resynth of 10k: ${fmtMs(noop.ms)} = ${((100 * noop.ms) / noop.fullMs).toFixed(1)} % of full; ` +
-        `${noop.written} written, ${noop.touched} files with a new mtime`,
+      `no-op resynth of 10k: ${fmtMs(noop.ms)} = ${((100 * noop.ms) / noop.fullMs).toFixed(1)} % of full ` +
+        `(runs ${noop.runsMs.map((x) => fmtMs(x)).join(', ')}); ${noop.written} written, ${noop.touched} files with a new mtime`,
     );
   }
   if (single) {
