@@ -132,8 +132,17 @@ const MAX_CACHED_LENGTH = 128;
 let keyCache = new Map<string, string>();
 let valueCache = new Map<string, string>();
 
+// Map keys repeat across every bot (a few dozen distinct ones): one lookup, simple ones included.
+function keyString(k: string, depth: number): string {
+  const hit = keyCache.get(k);
+  return hit !== undefined ? hit : scalarString(k, depth, true);
+}
+
 function scalarString(s: string, depth: number, implicitKey: boolean): string {
-  if (isSimple(s)) return s;
+  if (isSimple(s)) {
+    if (implicitKey && s.length <= MAX_CACHED_LENGTH && keyCache.size < MAX_CACHE) keyCache.set(s, s);
+    return s;
+  }
   // yaml resolves the JS string '<<' to its YAML 1.1 merge-key tag, which prints it bare.
   if (s === '<<') return s;
   // Multi-line strings and document markers depend on the indent: always the library's, uncached.
@@ -192,6 +201,7 @@ let out = '';
  */
 function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): boolean {
   const inner = depth + 1;
+  const nl = newline(depth);
   let first = true;
   for (const k in obj) {
     const v = obj[k];
@@ -200,9 +210,9 @@ function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): b
       out += prefix;
       first = false;
     } else {
-      out += newline(depth);
+      out += nl;
     }
-    out += scalarString(k, inner, true);
+    out += keyString(k, inner);
     if (typeof v === 'object' && v !== null) {
       if (Array.isArray(v)) {
         if (v.length === 0) out += ': []';
@@ -225,9 +235,9 @@ function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): b
 // A non-empty sequence: `- item` lines at `depth`, item content at `depth + 1`.
 function emitSeq(items: unknown[], depth: number): void {
   const inner = depth + 1;
+  const nlDash = newline(depth) + '- ';
   for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += newline(depth);
-    out += '- ';
+    out += i > 0 ? nlDash : '- ';
     const v = items[i];
     if (typeof v === 'object' && v !== null) {
       if (Array.isArray(v)) {
