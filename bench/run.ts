@@ -11,6 +11,7 @@
  * Prints a table and writes it as JSON to bench/results/latest.json. See bench/README.md.
  */
 import { spawnSync } from 'node:child_process';
+import { DiskState, prepareWorkDir, probeDisk, removeWorkDir } from './disk';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -65,35 +66,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const fmtMs = (ms: number | undefined) => (ms === undefined ? '—' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 const fmtRatio = (r: number | undefined) => (r === undefined ? '—' : r < 1 ? `${r.toFixed(3)} (${(1 / r).toFixed(1)}× faster)` : `${r.toFixed(2)}×`);
 
-/**
- * File creation on this kind of disk (ext4 without a journal) is quadratic for a while after a
- * mass deletion: the inode allocator skips "recently deleted" inodes one by one. A benchmark that
- * writes 10,000 files right after another run removed 10,000 measures that, not the code. So
- * nothing is deleted between runs, and before measuring we wait until creating files is cheap.
- */
-function waitForQuietDisk(dir: string): { usPerCreate: number; waitedMs: number } {
-  const t0 = performance.now();
-  let us = Infinity;
-  for (let attempt = 0; attempt < 24; attempt++) {
-    const probe = path.join(dir, `probe-${attempt}`);
-    fs.mkdirSync(probe, { recursive: true });
-    const s = performance.now();
-    for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(probe, `f${i}`), 'x');
-    us = ((performance.now() - s) * 1000) / 2000;
-    if (us < 150) break;
-    spawnSync('sync');
-    spawnSync('sleep', ['5']);
-  }
-  return { usPerCreate: us, waitedMs: performance.now() - t0 };
-}
-
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-bench-'));
+  const { dir: work, disk } = prepareWorkDir('run');
   let seq = 0;
   const fresh = (label: string) => path.join(work, `${label}-${seq++}`);
-  const disk = waitForQuietDisk(work);
-  if (disk.usPerCreate >= 150) console.warn(`warning: creating files is slow on ${work} (${disk.usPerCreate.toFixed(0)} µs each): results include it`);
+  if (!disk.quiet) console.warn(`warning: creating files is slow on ${work} (${disk.usPerCreate.toFixed(0)} µs each): results include it`);
+  let diskAfter: DiskState | undefined;
 
   const rows: Array<Record<string, unknown>> = [];
   let single: Json | undefined;
@@ -126,6 +105,7 @@ function main(): void {
         fleetsynthMs: fsMs,
         fleetsynthRuns: full.map((x) => x.ms),
         fleetsynthCpuMs: median(full.map((x) => x.cpuMs)),
+        fleetsynthSysMs: median(full.map((x) => x.sysMs)),
         fleetsynthMinMs: Math.min(...full.map((x) => x.ms)),
         fleetsynthRssMb: Math.max(...full.map((x) => x.maxRssMb)),
         objectsPerSec: (full[0].objects / fsMs) * 1000,
@@ -137,6 +117,7 @@ function main(): void {
         floorMs,
         floorRuns: floor.map((x) => x.ms),
         floorCpuMs: median(floor.map((x) => x.cpuMs)),
+        floorSysMs: median(floor.map((x) => x.sysMs)),
         load1: full.map((x) => x.load1),
         fleetsynthOverBaseline: naive ? fsMs / naive.ms : undefined,
         fleetsynthOverFloor: fsMs / floorMs,
@@ -160,9 +141,9 @@ function main(): void {
         process.stderr.write(`  ${n}: single-bot median ${single.medianMs.toFixed(1)} ms, p99 ${single.p99Ms.toFixed(1)} ms\n`);
       }
     }
+    diskAfter = probeDisk(fresh('probe-end'));
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-    spawnSync('sync');
+    removeWorkDir(work);
   }
 
   const r10k = rows.find((r) => r.documents === 10000) as Record<string, number> | undefined;
@@ -189,6 +170,13 @@ function main(): void {
         `${fmtMs(r.floorMs)} | ${fmtRatio(r.fleetsynthOverBaseline)} | ${fmtRatio(r.fleetsynthOverFloor)} |`,
     );
   }
+  lines.push('', 'CPU time, all threads (of which system time: file system work):');
+  for (const r of rows as Array<Record<string, number>>) {
+    lines.push(
+      `  ${r.documents}: fleetsynth ${fmtMs(r.fleetsynthCpuMs)} (${fmtMs(r.fleetsynthSysMs)}), floor ${fmtMs(r.floorCpuMs)} (${fmtMs(r.floorSysMs)})` +
+        (r.baselineCpuMs === undefined ? '' : `, baseline ${fmtMs(r.baselineCpuMs)}`),
+    );
+  }
   if (r10k && r50k) lines.push('', `50k / 10k time: ${(r50k.fleetsynthMs / r10k.fleetsynthMs).toFixed(2)}×`);
   if (noop) {
     lines.push(
@@ -203,6 +191,12 @@ function main(): void {
         (single.wrong ? `, ${single.wrong} WRONG` : ''),
     );
   }
+  lines.push(
+    '',
+    `file creation: ${disk.usPerCreate.toFixed(0)} µs before, ${diskAfter?.usPerCreate.toFixed(0) ?? '?'} µs after the runs` +
+      (disk.quiet && diskAfter?.quiet ? ' (quiet disk)' : ' (SLOW: file writes were slowed by other deletions; rerun)'),
+    `1-minute load during the runs: ${[...new Set(rows.flatMap((r) => r.load1 as number[]))].map((x) => x.toFixed(1)).join(', ')}`,
+  );
   lines.push('', 'targets:');
   for (const [name, ok] of Object.entries(targets)) lines.push(`  ${ok === undefined ? 'n/a ' : ok ? 'PASS' : 'FAIL'}  ${name}`);
   console.log(lines.join('\n'));
@@ -210,7 +204,8 @@ function main(): void {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg(), memGb: os.totalmem() / 2 ** 30 },
-    disk: disk,
+    disk,
+    diskAfter,
     args,
     rows,
     noop,
