@@ -13,7 +13,7 @@ import { edgeCaseFleet } from './support/edge-fleet';
 // Strings chosen to hit every branch of yaml's string stringifier under YAML 1.1.
 const TRICKY = [
   '', ' ', 'yes', 'No', 'ON', 'off', 'y', 'n', 'true', 'False', 'null', 'Null', '~', '0', '007', '0777', '0x1F', '0o17', '1e3', '1E-3',
-  '.5', '5.', '-1', '+1', '1_000', '1:20', '190:20:30', '.inf', '-.Inf', '.nan', '2001-12-14', '2001-12-14t21:59:43.10-05:00',
+  '.5', '5.', 'e9', 'e-5', '-1', '+1', '1_000', '1:20', '190:20:30', '.inf', '-.Inf', '.nan', '2001-12-14', '2001-12-14t21:59:43.10-05:00',
   '2026-01-02T15:04:05Z', '12:30', '- x', '-', '?', '? x', ':x', 'a: b', 'a:b', 'a #b', '#x', 'x#', '&a', '*a', '!tag', '|', '>', "'",
   '"', "it's", '"dq"', `both ' and "`, '%x', '@x', '`x', '[x]', '{x}', 'a,b', 'x ', ' x', '\tx', 'x\t', 'multi\nline', 'multi\nline\n',
   'multi\n\nline\n\n', '\nlead', 'trail\n ', ' lead\nx', 'x\n y', 'a\rb', 'a\u0000b', 'a\u0007b', 'a\u001bb', 'a\u0085b', 'a\u00a0b',
