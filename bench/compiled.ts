@@ -12,3 +12,5 @@ export const { DEFAULT_SETTINGS } = lib('settings') as typeof import('../src/set
 export const { synthesize, synthesizeFleet } = lib('synth/synth') as typeof import('../src/synth/synth');
 export const { BotRenderer } = lib('synth/render') as typeof import('../src/synth/render');
 export const { botFilePath } = lib('synth/shard') as typeof import('../src/synth/shard');
+export const { startQueryServer } = lib('service/query/server') as typeof import('../src/service/query/server');
+export const { lookupFromDocuments } = lib('service/query/lookup') as typeof import('../src/service/query/lookup');

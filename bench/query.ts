@@ -5,8 +5,8 @@
 // Three processes on loopback, as in a cluster: a stand-in bot query server, the fleetsynth
 // query server (proxying to it), and this load generator. Open loop at a fixed rate (requests
 // are sent on schedule whether or not earlier ones have answered), keep-alive connections. The direct
-// path and the proxy path are measured one after the other in the same run, each for --seconds,
-// after a warm-up. The direct request is exactly what the proxy sends the bot (same path, same
+// path and the proxy path are measured in the same run, alternating in one-second slices for
+// --seconds each, after a warm-up. The direct request is exactly what the proxy sends the bot (same path, same
 // query string, same JSON body). Latency is from the request's start to its last byte; requests
 // due in the same timer tick (~1 ms) go out together, so the offered rate holds exactly.
 // Prints a table and writes bench/results/query.json. Target: p99 added ≤ 2 ms at 1,000 req/s.
@@ -18,9 +18,6 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { lookupFromDocuments } from '../src/service/query/lookup';
-import { startQueryServer } from '../src/service/query/server';
-import { DEFAULT_SETTINGS } from '../src/settings';
 
 const BOT_ID = 'benchbot0000000000000001';
 const PARAMS = { symbol: 'BTC/USDT', depth: 5 };
@@ -72,6 +69,9 @@ function cpuOf(proc: ChildProcess): Promise<number> {
 }
 
 async function runProxy(botPort: number): Promise<void> {
+  // The compiled query server (lib/), as `fleetsynth serve` runs it, not tsx's transform of src/.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startQueryServer, lookupFromDocuments, DEFAULT_SETTINGS } = require('./compiled') as typeof import('./compiled');
   const doc = {
     id: BOT_ID,
     config: { name: 'bench', type: 'realtime/bench', version: '1.0.0' },
@@ -114,7 +114,37 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, i)];
 }
 
-async function phase(label: string, send: (done: (ok: boolean) => void) => void, rate: number, seconds: number): Promise<PhaseResult> {
+interface CpuPerRequest {
+  bot: number;
+  proxy: number;
+  loadgen: number;
+}
+
+interface RawPhase {
+  latencies: number[];
+  errors: number;
+  elapsed: number;
+}
+
+function summarize(label: string, latencies: number[], errors: number, elapsed: number): PhaseResult {
+  const lat = [...latencies].sort((a, b) => a - b);
+  const requests = lat.length + errors;
+  return {
+    path: label,
+    requests,
+    errors,
+    achievedRate: Math.round(requests / elapsed),
+    p50: percentile(lat, 50),
+    p90: percentile(lat, 90),
+    p99: percentile(lat, 99),
+    p999: percentile(lat, 99.9),
+    max: lat[lat.length - 1],
+    mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+  };
+}
+
+/** Sends `rate` requests per second for `seconds`, open loop; latencies in ms of the answered ones. */
+async function phase(label: string, send: (done: (ok: boolean) => void) => void, rate: number, seconds: number): Promise<RawPhase> {
   const total = Math.round(rate * seconds);
   const intervalNs = BigInt(Math.round(1e9 / rate));
   const lat: number[] = [];
@@ -123,22 +153,7 @@ async function phase(label: string, send: (done: (ok: boolean) => void) => void,
   let finished = 0;
   const start = process.hrtime.bigint();
   return new Promise((resolve) => {
-    const finish = () => {
-      const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-      lat.sort((a, b) => a - b);
-      resolve({
-        path: label,
-        requests: total,
-        errors,
-        achievedRate: Math.round(total / elapsed),
-        p50: percentile(lat, 50),
-        p90: percentile(lat, 90),
-        p99: percentile(lat, 99),
-        p999: percentile(lat, 99.9),
-        max: lat[lat.length - 1],
-        mean: lat.reduce((a, b) => a + b, 0) / lat.length,
-      });
-    };
+    const finish = () => resolve({ latencies: lat, errors, elapsed: Number(process.hrtime.bigint() - start) / 1e9 });
     const tick = () => {
       const now = process.hrtime.bigint();
       // Send everything that is due (timers fire late; the schedule does not slip).
@@ -228,6 +243,7 @@ class RawPool {
 function child(role: string, extra: string[] = []): Promise<{ proc: ChildProcess; port: number }> {
   // BENCH_PROFILE=<dir> writes a CPU profile of the query server process there.
   const prof = role === 'proxy' && process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  if (role === 'proxy' && process.env.BENCH_TRACE_GC) prof.push('--trace-gc');
   const proc = fork(__filename, [role, ...extra], { execArgv: [...process.execArgv, ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('message', (m) => resolve({ proc, port: (m as { port: number }).port }));
@@ -257,18 +273,37 @@ async function main(): Promise<void> {
     console.log(`query proxy overhead: ${rate} req/s open loop, ${seconds} s per path after ${warmup} s warm-up, loopback, ${os.cpus().length} CPUs, node ${process.version}`);
     await phase('warm-up direct', direct, rate, warmup);
     await phase('warm-up proxy', viaProxy, rate, warmup);
-    // CPU time per request of each process, so contention on a shared machine can be told apart.
-    const measured = async (label: string, send: (done: (ok: boolean) => void) => void) => {
-      const before = await Promise.all([cpuOf(bot.proc), cpuOf(proxy.proc)]);
-      const own = process.cpuUsage();
-      const r = await phase(label, send, rate, seconds);
-      const after = await Promise.all([cpuOf(bot.proc), cpuOf(proxy.proc)]);
-      const mine = process.cpuUsage(own);
-      const per = (us: number) => Math.round(us / r.requests);
-      return { ...r, cpuUsPerRequest: { bot: per(after[0] - before[0]), proxy: per(after[1] - before[1]), loadgen: per(mine.user + mine.system) } };
+    // The two paths alternate in one-second slices (direct, proxy, direct, …), so a noisy moment
+    // of a shared machine falls on both alike instead of on whichever path ran first.
+    const slices = Math.max(1, Math.round(seconds));
+    const sliceSeconds = seconds / slices;
+    const measured = async (): Promise<[PhaseResult & { cpuUsPerRequest: CpuPerRequest }, PhaseResult & { cpuUsPerRequest: CpuPerRequest }]> => {
+      const acc = { direct: { lat: [] as number[], errors: 0, wall: 0, cpu: [0, 0, 0] }, proxy: { lat: [] as number[], errors: 0, wall: 0, cpu: [0, 0, 0] } };
+      for (let i = 0; i < slices; i++) {
+        for (const [key, send] of [['direct', direct], ['proxy', viaProxy]] as const) {
+          const before = await Promise.all([cpuOf(bot.proc), cpuOf(proxy.proc)]);
+          const own = process.cpuUsage();
+          const r = await phase(key, send, rate, sliceSeconds);
+          const after = await Promise.all([cpuOf(bot.proc), cpuOf(proxy.proc)]);
+          const mine = process.cpuUsage(own);
+          const a = acc[key];
+          a.lat.push(...r.latencies);
+          a.errors += r.errors;
+          a.wall += r.elapsed;
+          a.cpu[0] += after[0] - before[0];
+          a.cpu[1] += after[1] - before[1];
+          a.cpu[2] += mine.user + mine.system;
+        }
+      }
+      const result = (key: 'direct' | 'proxy') => {
+        const a = acc[key];
+        const requests = a.lat.length + a.errors;
+        const per = (us: number) => Math.round(us / requests);
+        return { ...summarize(key, a.lat, a.errors, a.wall), cpuUsPerRequest: { bot: per(a.cpu[0]), proxy: per(a.cpu[1]), loadgen: per(a.cpu[2]) } };
+      };
+      return [result('direct'), result('proxy')];
     };
-    const d = await measured('direct', direct);
-    const p = await measured('proxy', viaProxy);
+    const [d, p] = await measured();
     const added = { p50: p.p50 - d.p50, p90: p.p90 - d.p90, p99: p.p99 - d.p99, p999: p.p999 - d.p999, mean: p.mean - d.mean };
 
     const f = (n: number) => n.toFixed(3).padStart(8);
