@@ -6,6 +6,7 @@ import type { BotSpec } from '../model/bot';
 import { findLeaks } from '../model/secrets';
 import type { RenderSettings } from '../settings';
 import { botFilePath } from './shard';
+import { TemplateCache } from './template';
 import { stringifyDocuments } from './yaml';
 
 /** One bot's file: where it goes and its exact bytes. */
@@ -40,11 +41,16 @@ export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): v
 export class BotRenderer {
   private readonly app = new App({ outdir: 'unused' });
   private seq = 0;
+  /** Per-shape templates of this renderer's output (see template.ts); null renders every bot directly. */
+  readonly templates: TemplateCache | null;
 
   constructor(
     /** The settings every bot is rendered with. */
     readonly settings: RenderSettings,
-  ) {}
+    opts: { templates?: boolean } = {},
+  ) {
+    this.templates = opts.templates === false ? null : new TemplateCache((spec) => this.toJson(spec));
+  }
 
   /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */
   toJson(spec: BotSpec): unknown[] {
@@ -85,15 +91,18 @@ export class BotRenderer {
 
   /** One bot's file, leak-scanned. */
   render(spec: BotSpec): RenderedBot {
-    const objects = this.toJson(spec);
-    const text = stringifyDocuments(objects);
+    const { text, objects } = this.templates ? this.templates.text(spec) : directText(this.toJson(spec));
     return {
       id: spec.id,
       kind: spec.kind,
       relPath: botFilePath(spec.id, spec.fileName, this.settings.shards),
       text,
-      objects: objects.length,
+      objects,
       leaks: spec.secrets.length > 0 ? findLeaks(text, spec.secrets) : [],
     };
   }
+}
+
+function directText(objects: unknown[]): { text: string; objects: number } {
+  return { text: stringifyDocuments(objects), objects: objects.length };
 }

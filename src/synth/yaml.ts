@@ -205,7 +205,7 @@ function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): b
   let first = true;
   for (const k in obj) {
     const v = obj[k];
-    if (v === undefined || k.length > 1000) throw UNSUPPORTED;
+    if (v === undefined || k.length > 1000 || (holes !== null && k.includes(HOLE_MARK))) throw UNSUPPORTED;
     if (first) {
       out += prefix;
       first = false;
@@ -224,12 +224,18 @@ function emitMap(obj: Record<string, unknown>, depth: number, prefix: string): b
         checkPlainObject(v);
         if (!emitMap(v as Record<string, unknown>, inner, colonNewline(inner))) out += ': {}';
       }
+    } else if (holes !== null && typeof v === 'string' && v.includes(HOLE_MARK)) {
+      addHole(v, inner, true);
     } else {
-      const s = scalar(v, inner);
-      out += s === '' || s.charCodeAt(0) === 10 ? ':' + s : ': ' + s;
+      out += mapValue(scalar(v, inner));
     }
   }
   return !first;
+}
+
+/** What a map writes after its key for a scalar: `: x`, or `:` before a block scalar's header line. */
+function mapValue(s: string): string {
+  return s === '' || s.charCodeAt(0) === 10 ? ':' + s : ': ' + s;
 }
 
 // A non-empty sequence: `- item` lines at `depth`, item content at `depth + 1`.
@@ -247,6 +253,8 @@ function emitSeq(items: unknown[], depth: number): void {
         checkPlainObject(v);
         if (!emitMap(v as Record<string, unknown>, inner, '')) out += '{}';
       }
+    } else if (holes !== null && typeof v === 'string' && v.includes(HOLE_MARK)) {
+      addHole(v, inner, false);
     } else {
       out += scalar(v, inner);
     }
@@ -275,6 +283,99 @@ export function stringifyDocuments(docs: readonly unknown[]): string {
   for (let i = 0; i < docs.length; i++) {
     if (i > 0) text += '---\n';
     text += docs[i] === undefined ? '\n' : stringifyDocument(docs[i]);
+  }
+  return text;
+}
+
+// ---- templates: a file's text with holes for string values ---------------------------------------
+
+/** Marks a hole in a template's data: `\u0000<index>\u0000` stands for value `index`. */
+export const HOLE_MARK = '\u0000';
+const HOLE_RE = /\u0000(\d+)\u0000/g;
+
+/** A string value made of literal text and values, written as one scalar at `depth`. */
+interface Hole {
+  /** Literal text and value indexes, alternating: [text, index, text, index, …, text]. */
+  readonly parts: ReadonlyArray<string | number>;
+  readonly depth: number;
+  /** A map value (`key: x`) rather than a sequence item (`- x`). */
+  readonly inMap: boolean;
+}
+
+/**
+ * The text of several YAML documents with holes where string values go: `segments[i]`, then
+ * hole `i` written with the values it refers to, then `segments[i + 1]`, and so on.
+ */
+export interface YamlTemplate {
+  readonly segments: readonly string[];
+  readonly holes: readonly Hole[];
+}
+
+// The template being compiled (holes and finished segments), or null when writing plain data.
+let holes: Hole[] | null = null;
+let segments: string[] = [];
+
+function addHole(v: string, depth: number, inMap: boolean): void {
+  const parts: Array<string | number> = [];
+  let last = 0;
+  for (const m of v.matchAll(HOLE_RE)) {
+    parts.push(v.slice(last, m.index), Number(m[1]));
+    last = m.index! + m[0].length;
+  }
+  parts.push(v.slice(last));
+  // A marker that is not a well-formed hole: no template for this data.
+  if (parts.some((p) => typeof p === 'string' && p.includes(HOLE_MARK))) throw UNSUPPORTED;
+  segments.push(out);
+  out = '';
+  holes!.push({ parts, depth, inMap });
+}
+
+/**
+ * Compiles documents whose string values may hold holes (`\u0000<n>\u0000`) into a template
+ * whose `fillTemplate` output is exactly `stringifyDocuments` of the same documents with the
+ * holes replaced by the values. Undefined when the documents leave what the fast writer writes
+ * (the library would decide the whole document) or a hole is in a key.
+ */
+export function compileTemplate(docs: readonly unknown[]): YamlTemplate | undefined {
+  holes = [];
+  segments = [];
+  out = '';
+  try {
+    for (let i = 0; i < docs.length; i++) {
+      if (i > 0) out += '---\n';
+      const d = docs[i];
+      if (typeof d !== 'object' || d === null || Array.isArray(d)) return undefined;
+      checkPlainObject(d);
+      if (!emitMap(d as Record<string, unknown>, 0, '')) return undefined;
+      out += '\n';
+    }
+    segments.push(out);
+    return { segments, holes };
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  } finally {
+    holes = null;
+    segments = [];
+    out = '';
+  }
+}
+
+/** The text of a template with its holes filled: exactly what `stringifyDocuments` writes for the data. */
+export function fillTemplate(t: YamlTemplate, values: readonly string[]): string {
+  const { segments: segs, holes: hs } = t;
+  let text = segs[0];
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    const p = h.parts;
+    let v: string;
+    if (p.length === 3 && p[0] === '' && p[2] === '') v = values[p[1] as number];
+    else {
+      v = '';
+      for (let j = 0; j < p.length; j++) v += j & 1 ? values[p[j] as number] : (p[j] as string);
+    }
+    const s = scalarString(v, h.depth, false);
+    text += (h.inMap ? mapValue(s) : s) + segs[i + 1];
   }
   return text;
 }

@@ -1,0 +1,189 @@
+import type { BotSpec } from '../model/bot';
+import { HOLE_MARK, YamlTemplate, compileTemplate, fillTemplate, stringifyDocuments } from './yaml';
+
+/**
+ * Shape templates: the constructs render each distinct *shape* of bot once, and every bot of
+ * that shape gets the same text with its own values in the holes.
+ *
+ * A bot's shape is its BotSpec with every string value replaced by a hole, except the
+ * enumerations the constructs may branch on (`kind`, `runtime`), which count by value, and an
+ * empty string, which counts as empty (constructs test strings for emptiness). Numbers,
+ * booleans, absent fields and the structure of nested objects are part of the shape too.
+ *
+ * A template is only used when it is proven to be a pure substitution: the constructs render the
+ * shape with hole markers as values (through cdk8s, as every bot), and the result must give,
+ * filled in, exactly the text the constructs render directly for (1) the real bot the template
+ * was made for and (2) a probe with other values of the same shape — long, mixed-case, with YAML
+ * punctuation and a newline — and different values of the fields the constructs must not read.
+ * A construct that transformed a value (truncating, hashing, changing case) or read a field it
+ * should not would fail that check: that shape is then always rendered directly. A bot whose
+ * values hold a hole marker or a cdk8s token string is rendered directly too.
+ *
+ * Holes are written by the exact YAML writer, so quoting and block scalars are decided per value
+ * exactly as for a directly rendered file. test/template.test.ts compares both paths.
+ */
+
+/** BotSpec fields no construct reads (never rendered): not part of the shape. */
+const NOT_RENDERED: ReadonlySet<string> = new Set(['configJson', 'secrets', 'warnings', 'fileName']);
+/** String fields that count by value: enumerations a construct may branch on. */
+const BY_VALUE: ReadonlySet<string> = new Set(['kind', 'runtime']);
+/** A string cdk8s would resolve as a token: never substituted. */
+const TOKEN_START = '${Token[';
+
+interface Shape {
+  readonly key: string;
+  readonly values: string[];
+}
+
+/** A bot's shape key and its hole values, or undefined when it must be rendered directly. */
+export function shapeOf(spec: BotSpec): Shape | undefined {
+  const values: string[] = [];
+  let key = '';
+  const walk = (v: unknown): boolean => {
+    switch (typeof v) {
+      case 'string':
+        if (v === '') key += 'e';
+        else if (v.includes(HOLE_MARK) || v.includes(TOKEN_START)) return false;
+        else {
+          key += 's';
+          values.push(v);
+        }
+        return true;
+      case 'undefined':
+        key += 'u';
+        return true;
+      case 'number':
+      case 'boolean':
+        key += String(v);
+        return true;
+      case 'object':
+        if (v === null) key += 'n';
+        else if (Array.isArray(v)) {
+          key += '[';
+          for (const x of v) if (!walk(x)) return false;
+          key += ']';
+        } else {
+          key += '{';
+          for (const k in v) {
+            key += JSON.stringify(k) + ':';
+            if (!walk((v as Record<string, unknown>)[k])) return false;
+          }
+          key += '}';
+        }
+        return true;
+      default:
+        return false;
+    }
+  };
+  for (const k in spec) {
+    if (NOT_RENDERED.has(k)) continue;
+    const v = (spec as unknown as Record<string, unknown>)[k];
+    key += k + '=';
+    if (BY_VALUE.has(k) && typeof v === 'string') key += JSON.stringify(v) + ';';
+    else if (!walk(v)) return undefined;
+    else key += ';';
+  }
+  return { key, values };
+}
+
+/** `spec` with its i-th hole value replaced by `value(i)` (and the unread fields by `unread`). */
+function withValues(spec: BotSpec, value: (i: number) => string, unread?: Partial<BotSpec>): BotSpec {
+  let i = 0;
+  const map = (v: unknown): unknown => {
+    if (typeof v === 'string') return v === '' ? v : value(i++);
+    if (typeof v !== 'object' || v === null) return v;
+    if (Array.isArray(v)) return v.map(map);
+    const o: Record<string, unknown> = {};
+    for (const k in v) o[k] = map((v as Record<string, unknown>)[k]);
+    return o;
+  };
+  const out: Record<string, unknown> = {};
+  for (const k in spec) {
+    const v = (spec as unknown as Record<string, unknown>)[k];
+    out[k] = NOT_RENDERED.has(k) || (BY_VALUE.has(k) && typeof v === 'string') ? v : map(v);
+  }
+  return { ...(out as unknown as BotSpec), ...unread };
+}
+
+/** A value of the probe: unlike any real value, with what YAML quoting and case changes notice. */
+const probeValue = (i: number) => `Probe-${i} Mixed: 'q' "dq" #x ${'long'.repeat(20)}\nsecond line`;
+
+/** Different values of the fields the constructs must not read. */
+const PROBE_UNREAD: Partial<BotSpec> = {
+  configJson: '{"probe":true}',
+  secrets: [{ path: 'probe.key', value: 'probe-secret-value' }],
+  warnings: ['probe warning'],
+  fileName: 'probe-file.yaml',
+};
+
+/** One shape's template. */
+interface ShapeTemplate {
+  readonly yaml: YamlTemplate;
+  readonly objects: number;
+}
+
+/** A rendered file: its text and its number of objects. */
+export interface RenderedText {
+  readonly text: string;
+  readonly objects: number;
+}
+
+/**
+ * Templates by shape, built on first use with `direct` (the constructs through cdk8s). `null`
+ * marks a shape that failed the check: rendered directly every time.
+ */
+export class TemplateCache {
+  private readonly byShape = new Map<string, ShapeTemplate | null>();
+  /** Bots rendered from a template, and directly. */
+  filled = 0;
+  direct = 0;
+
+  constructor(private readonly render: (spec: BotSpec) => unknown[]) {}
+
+  /** Number of shapes seen (with and without a usable template). */
+  get shapes(): number {
+    return this.byShape.size;
+  }
+
+  /** The file of one bot: from its shape's template when there is one, else rendered directly. */
+  text(spec: BotSpec): RenderedText {
+    const shape = shapeOf(spec);
+    if (shape) {
+      let t = this.byShape.get(shape.key);
+      if (t === undefined) {
+        // The bot's own direct rendering is part of the check, and its answer on failure.
+        const own = this.render(spec);
+        const ownText = stringifyDocuments(own);
+        t = this.build(spec, shape, ownText, own.length);
+        this.byShape.set(shape.key, t);
+        if (t === null) {
+          this.direct++;
+          return { text: ownText, objects: own.length };
+        }
+      }
+      if (t !== null) {
+        this.filled++;
+        return { text: fillTemplate(t.yaml, shape.values), objects: t.objects };
+      }
+    }
+    this.direct++;
+    const objects = this.render(spec);
+    return { text: stringifyDocuments(objects), objects: objects.length };
+  }
+
+  private build(spec: BotSpec, shape: Shape, ownText: string, ownObjects: number): ShapeTemplate | null {
+    try {
+      const marked = this.render(withValues(spec, (i) => `${HOLE_MARK}${i}${HOLE_MARK}`));
+      const yaml = compileTemplate(marked);
+      if (!yaml || marked.length !== ownObjects) return null;
+      if (fillTemplate(yaml, shape.values) !== ownText) return null;
+      const probeValues = shape.values.map((_, i) => probeValue(i));
+      const probe = this.render(withValues(spec, probeValue, PROBE_UNREAD));
+      if (fillTemplate(yaml, probeValues) !== stringifyDocuments(probe)) return null;
+      return { yaml, objects: marked.length };
+    } catch {
+      // A construct refused a marker or probe value: this shape is rendered directly.
+      return null;
+    }
+  }
+}
