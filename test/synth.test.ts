@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { shardOf } from '../src/synth/shard';
+import { WORKER_THRESHOLD } from '../src/synth/pool';
 import { EmptySourceError, synthesize } from '../src/synth/synth';
 import { generateFleet } from '../src/testing/fleet-gen';
 import { changedPaths, readTree, tmpDir } from './support/tmp';
@@ -19,11 +20,13 @@ describe('synthesize', () => {
   it('is deterministic: same input, byte-identical tree, in any thread layout', async () => {
     const a = tmpDir();
     const b = tmpDir();
-    const docs = fleet(300);
+    // Above WORKER_THRESHOLD, so the second run really renders on a worker thread (from the
+    // templates this thread seeds it with).
+    const docs = fleet(2000);
     const r1 = await synthesize(docs, { outDir: a, settings, workers: 0 });
     const r2 = await synthesize(clone(docs), { outDir: b, settings, workers: 2 });
     expect(r1.errors).toEqual([]);
-    expect(r1.written.length).toBeGreaterThan(200);
+    expect(r1.written.length).toBeGreaterThan(WORKER_THRESHOLD);
     expect(readTree(a)).toEqual(readTree(b));
     expect(r2.written).toEqual(r1.written);
   });

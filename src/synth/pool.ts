@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { BatchItem, BatchTask, lookupCached, recordCached, renderBatch, wantsCache } from './batch';
 import { OutputCache } from './cache';
 import { BotRenderer } from './render';
+import type { SeedMessage } from './worker';
 import { botFilePath } from './shard';
 
 /** Fleets smaller than this render in the calling thread: starting workers would cost more. */
@@ -98,6 +99,16 @@ async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
   let next = 0;
   const take = () => (next < chunks.length ? chunks[next++] : undefined);
   const pool = workerCount > 0 ? Array.from({ length: workerCount }, () => new Worker(workerFile())) : [];
+  // While the workers start, this thread builds the templates of every shape in the run (cdk8s
+  // renders a few bots per shape) and hands them over: the workers then only fill templates and
+  // never load cdk8s.
+  let renderer = new BotRenderer(chunks[0].batch.settings);
+  if (pool.length > 0 && renderer.templates) {
+    const settings = renderer.settings;
+    renderer.templates.prepare(chunks.flatMap((c) => (c.batch.settings === settings ? c.batch.specs : [])));
+    const seed: SeedMessage = { seed: renderer.templates.entries(), settings };
+    for (const w of pool) w.postMessage(seed);
+  }
   let failed: Error | undefined;
   const fail = (e: Error) => {
     failed ??= e;
@@ -131,9 +142,8 @@ async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
           if (inFlight.length === 0) resolve();
         }),
     );
-    let renderer: BotRenderer | undefined;
     for (let c = take(); c !== undefined; c = take()) {
-      if (renderer === undefined || renderer.settings !== c.batch.settings) renderer = new BotRenderer(c.batch.settings);
+      if (renderer.settings !== c.batch.settings) renderer = new BotRenderer(c.batch.settings);
       c.result = renderBatch(c.batch, renderer);
       // Let worker messages in (results, next chunk) between chunks.
       if (pool.length > 0) await new Promise((r) => setImmediate(r));

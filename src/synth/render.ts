@@ -1,7 +1,5 @@
-import { ApiObject, App, Chart } from 'cdk8s';
+import type { App, Chart } from 'cdk8s';
 import type { IConstruct } from 'constructs';
-import { RealtimeBot } from '../constructs/realtime-bot';
-import { ScheduledBot } from '../constructs/scheduled-bot';
 import type { BotSpec } from '../model/bot';
 import { findLeaks } from '../model/secrets';
 import type { RenderSettings } from '../settings';
@@ -25,8 +23,30 @@ export interface RenderedBot {
   readonly leaks: string[];
 }
 
+/**
+ * cdk8s and the constructs, loaded on first use: a render worker that only fills templates the
+ * calling thread built never loads them (cdk8s-plus-28 alone takes ~0.3 s to load).
+ */
+function cdk8sParts() {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  return (loaded ??= {
+    cdk8s: require('cdk8s') as typeof import('cdk8s'),
+    RealtimeBot: (require('../constructs/realtime-bot') as typeof import('../constructs/realtime-bot')).RealtimeBot,
+    ScheduledBot: (require('../constructs/scheduled-bot') as typeof import('../constructs/scheduled-bot')).ScheduledBot,
+  });
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+let loaded:
+  | {
+      cdk8s: typeof import('cdk8s');
+      RealtimeBot: typeof import('../constructs/realtime-bot').RealtimeBot;
+      ScheduledBot: typeof import('../constructs/scheduled-bot').ScheduledBot;
+    }
+  | undefined;
+
 /** Adds the construct of one bot to a chart. */
 export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
+  const { RealtimeBot, ScheduledBot } = cdk8sParts();
   if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', { spec, settings });
   else new ScheduledBot(chart, 'Bot', { spec, settings });
 }
@@ -39,7 +59,7 @@ export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): v
  * token resolution, key sorting) and linear cost.
  */
 export class BotRenderer {
-  private readonly app = new App({ outdir: 'unused' });
+  private app?: App;
   private seq = 0;
   /** Per-shape templates of this renderer's output (see template.ts); null renders every bot directly. */
   readonly templates: TemplateCache | null;
@@ -54,13 +74,15 @@ export class BotRenderer {
 
   /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */
   toJson(spec: BotSpec): unknown[] {
+    const { App, Chart } = cdk8sParts().cdk8s;
+    const app = (this.app ??= new App({ outdir: 'unused' }));
     const id = `bot${this.seq++}`;
-    const chart = new Chart(this.app, id);
+    const chart = new Chart(app, id);
     try {
       addBot(chart, spec, this.settings);
-      return this.synthChart(chart);
+      return this.synthChart(app, chart);
     } finally {
-      this.app.node.tryRemoveChild(id);
+      app.node.tryRemoveChild(id);
     }
   }
 
@@ -72,7 +94,8 @@ export class BotRenderer {
    * each ApiObject's own `toJson()` (resolution, sanitizing, key sorting, JSON patches) in that
    * order. Anything else is left to cdk8s.
    */
-  private synthChart(chart: Chart): unknown[] {
+  private synthChart(app: App, chart: Chart): unknown[] {
+    const { ApiObject, Chart } = cdk8sParts().cdk8s;
     const constructs = chart.node.findAll();
     for (const c of constructs) {
       if ((c !== chart && c instanceof Chart) || c.node.dependencies.length > 0) return chart.toJson();
@@ -81,7 +104,7 @@ export class BotRenderer {
     const validate = (c: IConstruct) => {
       for (const e of c.node.validate()) errors.push(`[${c.node.path}] ${e}`);
     };
-    validate(this.app);
+    validate(app);
     constructs.forEach(validate);
     if (errors.length > 0) throw new Error(`Validation failed with the following errors:\n  ${errors.join('\n  ')}`);
     const objects: unknown[] = [];

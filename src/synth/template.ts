@@ -117,7 +117,7 @@ const PROBE_UNREAD: Partial<BotSpec> = {
 };
 
 /** One shape's template. */
-interface ShapeTemplate {
+export interface ShapeTemplate {
   readonly yaml: YamlTemplate;
   readonly objects: number;
 }
@@ -169,6 +169,26 @@ export class TemplateCache {
     this.direct++;
     const objects = this.render(spec);
     return { text: stringifyDocuments(objects), objects: objects.length };
+  }
+
+  /** Builds now the templates of these bots' shapes that are not built yet (one bot per shape). */
+  prepare(specs: Iterable<BotSpec>): void {
+    for (const spec of specs) {
+      const shape = shapeOf(spec);
+      if (!shape || this.byShape.has(shape.key)) continue;
+      const own = this.render(spec);
+      this.byShape.set(shape.key, this.build(spec, shape, stringifyDocuments(own), own.length));
+    }
+  }
+
+  /** The templates built so far (plain data), to seed another thread's cache. */
+  entries(): Array<[string, ShapeTemplate | null]> {
+    return [...this.byShape];
+  }
+
+  /** Adds templates another cache built for the same settings. */
+  seed(entries: ReadonlyArray<[string, ShapeTemplate | null]>): void {
+    for (const [key, t] of entries) if (!this.byShape.has(key)) this.byShape.set(key, t);
   }
 
   private build(spec: BotSpec, shape: Shape, ownText: string, ownObjects: number): ShapeTemplate | null {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { FLEETSYNTH_LABEL } from '../constructs/pod';
+import { FLEETSYNTH_LABEL } from '../model/labels';
 import { BOTS_DIR, BOT_FILE_PATTERN } from './shard';
 
 /** A bot file found in an output tree. */
