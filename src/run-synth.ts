@@ -35,7 +35,7 @@ export function reportSynth(r: SynthResult, log: (line: string) => void, err: (l
   for (const e of r.errors) err(`error: ${e}`);
   const c = r.fleet.counts;
   log(
-    `fleetsynth: ${r.fleet.specs.length} bots rendered (${r.objects} objects) from ${c.bots} bots + ${c.bot_schedules} schedules` +
+    `fleetsynth: ${r.fleet.specs.length + r.fleet.known.length} bots rendered (${r.objects} objects) from ${c.bots} bots + ${c.bot_schedules} schedules` +
       `${c.disabled ? `, ${c.disabled} disabled` : ''}: ${r.written.length} written, ${r.unchanged} unchanged, ${r.removed.length} removed` +
       `${r.kept.length ? `, ${r.kept.length} kept (failed bots)` : ''}${r.foreign.length ? `, ${r.foreign.length} foreign files left alone` : ''}`,
   );

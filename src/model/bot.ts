@@ -64,6 +64,8 @@ export interface BotSpec {
   readonly schedule?: string;
   /** Remarks about kept defaults or odd values. */
   readonly warnings: readonly string[];
+  /** Hash of the source document, when the output cache asked for it (never rendered). */
+  readonly sourceHash?: string;
 }
 
 /** Options of the model step. */

@@ -53,15 +53,18 @@ export function wantsCache(task: BatchTask, count = task.specs.length): boolean 
   return task.write && !!task.outDir && (task.cache ?? count >= CACHE_MIN_BATCH);
 }
 
-/** Renders a slice of the fleet in this thread (through the output cache when it applies). */
-export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings)): BatchItem[] {
-  const cache = wantsCache(task) ? OutputCache.open(task.outDir!, task.settings) : undefined;
+/**
+ * Renders a slice of the fleet in this thread (through the output cache when it applies: the
+ * caller's `shared` one, which the caller saves, or one opened and saved here).
+ */
+export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings), shared?: OutputCache): BatchItem[] {
+  const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.settings) : undefined);
   if (!cache) return renderBatch(task, renderer);
   const { items, misses, keys, paths } = lookupCached(task, cache);
   const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);
   misses.forEach((i, j) => (items[i] = rendered[j]));
-  recordCached(cache, paths, items as BatchItem[], keys);
-  cache.save();
+  recordCached(cache, task.specs, paths, items as BatchItem[], keys);
+  if (!shared) cache.save();
   return items as BatchItem[];
 }
 
@@ -98,10 +101,16 @@ export function lookupCached(
 }
 
 /** Remembers what was just written or verified; forgets bots that failed or leaked. */
-export function recordCached(cache: OutputCache, paths: readonly string[], items: readonly BatchItem[], keys: readonly string[]): void {
+export function recordCached(
+  cache: OutputCache,
+  specs: readonly BotSpec[],
+  paths: readonly string[],
+  items: readonly BatchItem[],
+  keys: readonly string[],
+): void {
   items.forEach((item, i) => {
     if (item.stamp !== undefined && (item.status === 'written' || item.status === 'unchanged')) {
-      cache.record(item.relPath, keys[i], item.stamp, item.objects);
+      cache.record(item.relPath, keys[i], item.stamp, item.objects, specs[i].warnings);
     } else if (item.stamp === undefined && item.status !== 'unchanged') {
       cache.forget(paths[i]);
     }

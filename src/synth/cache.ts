@@ -3,6 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
+import type { Collection } from '../model/document';
+import type { KnownBot } from '../model/fleet';
+import { cronJobName, deploymentName } from '../model/names';
 import type { RenderSettings } from '../settings';
 import { FileStamp, settled } from './writer';
 
@@ -28,15 +31,15 @@ import { FileStamp, settled } from './writer';
  * `FLEETSYNTH_CACHE=off` disables it.
  */
 
-const FORMAT = 1;
+const FORMAT = 2;
 /** Entries not seen for this many cached runs are dropped (bots that left the fleet). */
 const MAX_AGE = 20;
 /** Cache files kept besides the current one, and for how long (one file per output directory). */
 const MAX_CACHE_FILES = 100;
 const MAX_CACHE_FILE_AGE_MS = 14 * 24 * 3600 * 1000;
 
-/** [input hash, size, mtimeMs, ino, objects, generation last seen] */
-type Entry = [string, number, number, number, number, number];
+/** [input hash, size, mtimeMs, ino, objects, generation last seen, warnings of the document] */
+type Entry = [string, number, number, number, number, number, string[]?];
 
 interface CacheFile {
   format: number;
@@ -52,6 +55,8 @@ export class OutputCache {
   private readonly entries: Map<string, Entry>;
   private readonly generation: number;
   private dirty = false;
+  /** Input hash → file, built on first use. */
+  private byKey?: Map<string, string>;
 
   private constructor(
     private readonly file: string,
@@ -90,7 +95,37 @@ export class OutputCache {
 
   /** The input hash of a bot (with the settings and code in the cache header). */
   keyOf(spec: BotSpec): string {
-    return sha256(JSON.stringify(spec));
+    return spec.sourceHash ?? sha256(JSON.stringify(spec));
+  }
+
+  /**
+   * The input hash of a source document: the bot it validates to is a function of the document,
+   * its collection and the settings (in the header). The document is hashed as JSON: a BSON
+   * value changing type but not its JSON text (a Date becoming the same ISO string) is not seen.
+   */
+  docKey(raw: unknown, collection: Collection): string {
+    return sha256(`${collection}\0${JSON.stringify(raw)}`);
+  }
+
+  /**
+   * What the cache knows of the document with this key: its file, when that file still is
+   * exactly what was written for the same document (so it needs neither validation nor rendering).
+   */
+  known(outDir: string, key: string): KnownBot | undefined {
+    if (this.byKey === undefined) {
+      this.byKey = new Map();
+      for (const [relPath, e] of this.entries) this.byKey.set(e[0], relPath);
+    }
+    const relPath = this.byKey.get(key);
+    if (relPath === undefined) return undefined;
+    const objects = this.lookup(outDir, relPath, key);
+    if (objects === undefined) return undefined;
+    const m = /(?:^|\/)(bot|schedule)-([^/]+)\.yaml$/.exec(relPath);
+    if (!m) return undefined;
+    const id = m[2];
+    const kind = m[1] === 'bot' ? 'realtime' : 'scheduled';
+    const objectName = kind === 'realtime' ? deploymentName(id) : cronJobName(id);
+    return { id, kind, objectName, relPath, objects, warnings: this.entries.get(relPath)![6] ?? [] };
   }
 
   /**
@@ -110,8 +145,11 @@ export class OutputCache {
   }
 
   /** Remembers a file just written or verified for this input. */
-  record(relPath: string, key: string, stamp: FileStamp, objects: number): void {
-    this.entries.set(relPath, [key, stamp.size, stamp.mtimeMs, stamp.ino, objects, this.generation]);
+  record(relPath: string, key: string, stamp: FileStamp, objects: number, warnings: readonly string[] = []): void {
+    const e: Entry = [key, stamp.size, stamp.mtimeMs, stamp.ino, objects, this.generation];
+    if (warnings.length > 0) e.push([...warnings]);
+    this.entries.set(relPath, e);
+    this.byKey?.set(key, relPath);
     this.dirty = true;
   }
 

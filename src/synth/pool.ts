@@ -44,13 +44,13 @@ interface Chunk {
  * vouches for are not rendered at all; when few bots are left, no worker is started.
  * Returns one item list per task, in the tasks' order.
  */
-export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise<BatchItem[][]> {
+export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?: OutputCache): Promise<BatchItem[][]> {
   const results: Array<Array<BatchItem | undefined>> = tasks.map((t) => new Array(t.specs.length));
   const first = tasks[0];
   const total = tasks.reduce((n, t) => n + t.specs.length, 0);
   // One cache for the run, when every task writes to the same tree with the same settings.
   const same = first !== undefined && tasks.every((t) => t.outDir === first.outDir && t.settings === first.settings);
-  const cache = same && wantsCache(first, total) ? OutputCache.open(first.outDir!, first.settings) : undefined;
+  const cache = shared ?? (same && wantsCache(first, total) ? OutputCache.open(first.outDir!, first.settings) : undefined);
 
   // What the cache does not vouch for, cut into chunks.
   const chunks: Chunk[] = [];
@@ -87,8 +87,8 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number): Promise
 
   for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
   if (cache) {
-    tasks.forEach((task, t) => recordCached(cache, cached[t]!.paths, results[t] as BatchItem[], cached[t]!.keys));
-    cache.save();
+    tasks.forEach((task, t) => recordCached(cache, task.specs, cached[t]!.paths, results[t] as BatchItem[], cached[t]!.keys));
+    if (!shared) cache.save();
   }
   return results as BatchItem[][];
 }

@@ -6,7 +6,8 @@ import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet } from '../model/fleet';
 import { secretKeyMatcher } from '../model/secrets';
 import type { RenderSettings } from '../settings';
-import { BatchItem, BatchTask, runBatch } from './batch';
+import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
+import { OutputCache } from './cache';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
@@ -50,6 +51,14 @@ export interface SynthOptions {
   readonly platform?: boolean;
   /** Reuse a renderer (a live service renders single bots often). */
   readonly renderer?: BotRenderer;
+  /**
+   * Skip validating documents whose files the output cache vouches for (same document, file
+   * untouched since written): default on for full writing runs. Their bots are then in
+   * `fleet.known`, not `fleet.specs` — callers that need every spec (secrets sync) turn it off.
+   */
+  readonly reuseValidated?: boolean;
+  /** The output cache to use (and leave to the caller to save). */
+  readonly outputCache?: OutputCache;
 }
 
 /** What a synth did. */
@@ -78,9 +87,23 @@ export interface SynthResult {
 
 /** Documents → validated fleet → one file per bot, written deterministically. */
 export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Promise<SynthResult> {
-  const fleet = buildFleet(docs, { isSecretKey: secretKeyMatcher(opts.settings.secretKeys) });
-  if (docs.bots.length + docs.bot_schedules.length === 0 && !opts.allowEmpty) throw new EmptySourceError();
-  return synthesizeFleet(fleet, opts);
+  const total = docs.bots.length + docs.bot_schedules.length;
+  if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
+  // The no-op fast path starts before validation: an unchanged document with an untouched file
+  // is neither validated nor rendered (see cache.ts).
+  const reuse =
+    (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && total >= CACHE_MIN_BATCH;
+  const cache = reuse ? OutputCache.open(opts.outDir, opts.settings) : undefined;
+  const fleet = buildFleet(docs, {
+    isSecretKey: secretKeyMatcher(opts.settings.secretKeys),
+    reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key) },
+  });
+  if (!cache) return synthesizeFleet(fleet, opts);
+  try {
+    return await synthesizeFleet(fleet, { ...opts, outputCache: cache });
+  } finally {
+    cache.save();
+  }
 }
 
 /** Renders and writes an already validated fleet. */
@@ -91,6 +114,9 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const existingFiles = listBotFiles(opts.outDir);
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
+  if (!only) {
+    for (const k of fleet.known) items.push({ id: k.id, kind: k.kind, relPath: k.relPath, objects: k.objects, status: 'unchanged', leaks: [] });
+  }
 
   const errors = fleet.errors.filter((e) => !only || (e.id !== undefined && only.has(e.id))).map((e) => e.toString());
   const keepIds = new Set(fleet.failedIds);
@@ -178,7 +204,7 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
     chunk.map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)).filter((p) => existing.has(p));
   const workers = opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
   if (workers <= 1 || specs.length < 2) {
-    return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer);
+    return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
   }
   // Several chunks per worker so a slow chunk does not leave a core idle at the end.
   const chunkSize = Math.max(100, Math.ceil(specs.length / (workers * 4)));
@@ -187,5 +213,5 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
     const chunk = specs.slice(i, i + chunkSize);
     tasks.push({ ...base, specs: chunk, existing: existingFor(chunk) });
   }
-  return (await runOnWorkers(tasks, workers)).flat();
+  return (await runOnWorkers(tasks, workers, opts.outputCache)).flat();
 }

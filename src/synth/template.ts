@@ -24,7 +24,7 @@ import { HOLE_MARK, YamlTemplate, compileTemplate, fillTemplate, stringifyDocume
  */
 
 /** BotSpec fields no construct reads (never rendered): not part of the shape. */
-const NOT_RENDERED: ReadonlySet<string> = new Set(['configJson', 'secrets', 'warnings', 'fileName']);
+const NOT_RENDERED: ReadonlySet<string> = new Set(['configJson', 'secrets', 'warnings', 'fileName', 'sourceHash']);
 /** String fields that count by value: enumerations a construct may branch on. */
 const BY_VALUE: ReadonlySet<string> = new Set(['kind', 'runtime']);
 /** A string cdk8s would resolve as a token: never substituted. */
@@ -114,6 +114,7 @@ const PROBE_UNREAD: Partial<BotSpec> = {
   secrets: [{ path: 'probe.key', value: 'probe-secret-value' }],
   warnings: ['probe warning'],
   fileName: 'probe-file.yaml',
+  sourceHash: 'probe-hash',
 };
 
 /** One shape's template. */

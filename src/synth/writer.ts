@@ -69,8 +69,10 @@ function sameDir(a: { mtimeMs: number; ctimeMs: number; ino: number }, b: fs.Sta
 
 /** Whether a timestamp is old enough that a later change would carry another one. */
 export function settled(timeMs: number, now: number): boolean {
-  // Whole-second timestamps mean a coarse filesystem (FAT, some network mounts): wider margin.
-  return timeMs + (timeMs % 1000 === 0 ? 3000 : 100) < now;
+  // Linux stamps files from its coarse clock (one tick: 1-10 ms), so a later change carries a
+  // later time once 20 ms have passed. Whole-second timestamps mean a coarse filesystem (FAT,
+  // some network mounts): wider margin.
+  return timeMs + (timeMs % 1000 === 0 ? 3000 : 20) < now;
 }
 
 function shardFiles(dir: string, prefix: string, name: string, memo: Map<string, ShardListing> | undefined): readonly ExistingBotFile[] {

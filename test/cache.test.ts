@@ -1,0 +1,146 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FleetDocuments } from '../src/model/document';
+import { DEFAULT_SETTINGS } from '../src/settings';
+import { SynthOptions, synthesize } from '../src/synth/synth';
+import { generateFleet } from '../src/testing/fleet-gen';
+import { readTree, tmpDir } from './support/tmp';
+
+// The output cache of these tests lives in its own directory (read once per process).
+const cacheDir = tmpDir('fleetsynth-cache-');
+process.env.FLEETSYNTH_CACHE_DIR = cacheDir;
+
+const settings = DEFAULT_SETTINGS;
+const clone = (d: FleetDocuments): FleetDocuments => JSON.parse(JSON.stringify(d)) as FleetDocuments;
+type Doc = { id: string; config: Record<string, unknown>; custom: Record<string, unknown>; enabled?: boolean };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Synthesizes twice, waiting between, so every file's stamp is settled (older than the cache's
+ * racy window) when the cache is saved: the state after any earlier run on a quiet machine.
+ */
+async function settledTree(docs: FleetDocuments, extra: Partial<SynthOptions> = {}): Promise<string> {
+  const out = tmpDir();
+  await synthesize(clone(docs), { outDir: out, settings, ...extra });
+  await sleep(40);
+  await synthesize(clone(docs), { outDir: out, settings, ...extra });
+  return out;
+}
+
+function mtimes(dir: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const rel of readTree(dir).keys()) m.set(rel, fs.statSync(path.join(dir, rel)).mtimeMs);
+  return m;
+}
+
+function enabledBot(docs: FleetDocuments, n = 0): Doc {
+  return (docs.bots as Doc[]).filter((d) => d.enabled !== false && (d.config as { enabled?: unknown }).enabled !== false)[n];
+}
+
+describe('output cache: unchanged documents are neither validated nor rendered', () => {
+  const docs = generateFleet(300, 11);
+
+  it('a no-op run knows every bot from its document, writes nothing and reports the same', async () => {
+    const out = await settledTree(docs);
+    const before = readTree(out);
+    const times = mtimes(out);
+    // The same run without the fast path, on another copy of the tree.
+    const full = await synthesize(clone(docs), { outDir: await settledTree(docs), settings, reuseValidated: false });
+    const r = await synthesize(clone(docs), { outDir: out, settings });
+    expect(r.fleet.specs).toEqual([]);
+    expect(r.fleet.known.length).toBe(full.fleet.specs.length);
+    expect(r.written).toEqual([]);
+    expect(r.removed).toEqual([]);
+    expect(r.errors).toEqual([]);
+    expect(r.objects).toBe(full.objects);
+    expect(r.unchanged).toBe(full.unchanged);
+    expect(r.warnings).toEqual(full.warnings);
+    expect(readTree(out)).toEqual(before);
+    expect(mtimes(out)).toEqual(times);
+  });
+
+  it('a changed document is validated and rendered again; the others stay known', async () => {
+    const out = await settledTree(docs);
+    const changed = clone(docs);
+    const bot = enabledBot(changed, 3);
+    bot.config = { ...bot.config, symbol: 'NEW/PAIR' };
+    const r = await synthesize(changed, { outDir: out, settings });
+    expect(r.fleet.specs.map((s) => s.id)).toEqual([bot.id]);
+    expect(r.written).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
+    expect(fs.readFileSync(path.join(out, r.written[0]), 'utf8')).toContain('NEW/PAIR');
+  });
+
+  it('a file edited by hand is rendered again and restored', async () => {
+    const out = await settledTree(docs);
+    const before = readTree(out);
+    const rel = [...before.keys()].find((k) => k.endsWith('.yaml') && k.startsWith('bots/'))!;
+    fs.appendFileSync(path.join(out, rel), '# edited\n');
+    const r = await synthesize(clone(docs), { outDir: out, settings });
+    expect(r.written).toEqual([rel]);
+    expect(r.fleet.specs.length).toBe(1);
+    expect(readTree(out)).toEqual(before);
+  });
+
+  it('a document that became invalid reports its error and keeps its file', async () => {
+    const out = await settledTree(docs);
+    const before = readTree(out);
+    const broken = clone(docs);
+    const bot = enabledBot(broken, 5);
+    (bot.custom as { config?: unknown }).config = 'not an object';
+    const r = await synthesize(broken, { outDir: out, settings });
+    expect(r.errors).toEqual([expect.stringContaining(`bots/${bot.id}`)]);
+    expect(r.kept).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
+    expect(r.removed).toEqual([]);
+    expect(readTree(out)).toEqual(before);
+  });
+
+  it('a new document colliding with a known one fails both; both keep their files', async () => {
+    const out = await settledTree(docs);
+    const before = readTree(out);
+    const dup = clone(docs);
+    const bot = enabledBot(dup, 7);
+    dup.bots.push({ ...bot, config: { ...bot.config, other: 1 } });
+    const r = await synthesize(dup, { outDir: out, settings });
+    expect(r.errors.filter((e) => e.includes(bot.id) && e.includes('duplicate id'))).toHaveLength(2);
+    expect(r.kept).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
+    expect(readTree(out)).toEqual(before);
+  });
+
+  it('still reports the warnings of known documents', async () => {
+    const warned = clone(docs);
+    const bot = enabledBot(warned, 2);
+    bot.config = { ...bot.config, memory_limit: 'lots' };
+    const out = await settledTree(warned);
+    const r = await synthesize(clone(warned), { outDir: out, settings });
+    expect(r.fleet.specs).toEqual([]);
+    expect(r.warnings).toEqual([expect.stringMatching(new RegExp(`^bots/${bot.id}: config.memory_limit "lots" is not a positive`))]);
+  });
+
+  it('other settings or FLEETSYNTH_CACHE=off: every document is validated', async () => {
+    const out = await settledTree(docs);
+    const other = await synthesize(clone(docs), { outDir: out, settings: { ...settings, runtimeImage: 'example.com/runtime:2' } });
+    expect(other.fleet.known).toEqual([]);
+    expect(other.written.length).toBeGreaterThan(200);
+    const out2 = await settledTree(docs);
+    process.env.FLEETSYNTH_CACHE = 'off';
+    try {
+      const r = await synthesize(clone(docs), { outDir: out2, settings });
+      expect(r.fleet.known).toEqual([]);
+      expect(r.written).toEqual([]);
+    } finally {
+      delete process.env.FLEETSYNTH_CACHE;
+    }
+  });
+
+  it('holds no secret value of any document', async () => {
+    await settledTree(docs);
+    const cacheText = fs.readdirSync(cacheDir).map((f) => fs.readFileSync(path.join(cacheDir, f), 'utf8')).join('\n');
+    expect(cacheText.length).toBeGreaterThan(1000);
+    const secrets = (docs.bots as Doc[]).flatMap((d) => {
+      const ex = (d.config as { exchange?: { api_key?: string; api_secret?: string } }).exchange;
+      return ex ? [ex.api_key!, ex.api_secret!] : [];
+    });
+    expect(secrets.length).toBeGreaterThan(50);
+    for (const s of secrets) expect(cacheText).not.toContain(s);
+  });
+});
