@@ -306,3 +306,38 @@ test('a client that goes away stops the wait and the Job is still deleted', asyn
   for (let i = 0; i < 100 && kube.deleted.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   expect(kube.deleted).toHaveLength(1);
 });
+
+test('more scheduled queries than --max-query-jobs at once: the extra one fails fast (500), the others run', async () => {
+  let release = false;
+  kube.jobBehaviour = () => (release ? { succeeded: 1 } : { active: 1 });
+  const capped = await startQueryServer({
+    port: 0,
+    host: '127.0.0.1',
+    lookup: lookupFromDocuments(fleet),
+    settings: DEFAULT_SETTINGS,
+    kube: loadKube({ kubeconfig: path.join(tmp, 'kubeconfig') }),
+    minio: s3.settings,
+    logger: pino({ level: 'silent' }),
+    pollIntervalMs: 50,
+    maxQueryJobs: 1,
+  });
+  try {
+    const url = `http://127.0.0.1:${capped.port}/query`;
+    const first = call(url, { body: JSON.stringify({ bot_id: ID, query_path: '/a', timeout_sec: 20 }) });
+    while (kube.created.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    const second = await call(url, { body: JSON.stringify({ bot_id: LONG_ID, query_path: '/b', timeout_sec: 20 }) });
+    expect(second.status).toBe(500);
+    expect(second.json).toMatchObject({ status: 'error', error: 'too many scheduled-bot queries running (limit 1); try again shortly' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(kube.created).toHaveLength(1);
+    release = true;
+    expect((await first).status).toBe(200);
+    // The slot is free again.
+    const third = await call(url, { body: JSON.stringify({ bot_id: LONG_ID, query_path: '/c', timeout_sec: 20 }) });
+    expect(third.status).toBe(200);
+    expect(kube.created).toHaveLength(2);
+  } finally {
+    await capped.close();
+  }
+});

@@ -5,6 +5,7 @@ import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
 import { checkSettings } from '../settings';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
+import { DEFAULT_MAX_QUERY_JOBS } from './query/server';
 import { createLogger } from './logger';
 import { DEFAULT_COALESCE_MS, DEFAULT_RECONCILE_MS, parseInterval } from './resync';
 import { ServeSource, startServe } from './serve';
@@ -27,6 +28,12 @@ const msArg = (v: string) => {
   return n;
 };
 
+const countArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
 /** Adds `fleetsynth serve`: the live service (events → Git, Secrets, query API, health). */
 export function registerServeCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): Command {
   const env = process.env;
@@ -44,6 +51,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--nats-subject-prefix <prefix>', 'prefix of the event subjects, for a shared NATS account or tests (env NATS_SUBJECT_PREFIX)', env.NATS_SUBJECT_PREFIX || '')
       .option('--reconcile-interval <d>', 'full reconcile period: 300, 300s, 5m (env RECONCILE_INTERVAL)', intervalArg)
       .option('--coalesce-ms <ms>', 'events within this window become one commit', msArg, DEFAULT_COALESCE_MS)
+      .option('--max-query-jobs <n>', 'scheduled-bot query Jobs running at once; more fail fast with a 500 (env MAX_QUERY_JOBS)', countArg)
       .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
   ).action(async (o) => {
@@ -57,6 +65,14 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
         reconcileMs = parseInterval(env.RECONCILE_INTERVAL);
       } catch (e) {
         problems.push(`RECONCILE_INTERVAL: ${(e as Error).message}`);
+      }
+    }
+    let maxQueryJobs = (o.maxQueryJobs as number | undefined) ?? DEFAULT_MAX_QUERY_JOBS;
+    if (o.maxQueryJobs === undefined && env.MAX_QUERY_JOBS) {
+      try {
+        maxQueryJobs = countArg(env.MAX_QUERY_JOBS);
+      } catch (e) {
+        problems.push(`MAX_QUERY_JOBS: ${(e as Error).message}`);
       }
     }
     if (problems.length > 0) {
@@ -82,6 +98,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       port: o.port,
       healthPort: o.healthPort,
       coalesceMs: o.coalesceMs,
+      maxQueryJobs,
       reconcileMs: reconcileMs ?? DEFAULT_RECONCILE_MS,
       kubeconfig: o.kubeconfig,
       allowMassDelete: o.allowMassDelete === true,

@@ -57,6 +57,8 @@ export interface ServeOptions {
   readonly host?: string;
   /** Coalescing window (default 200 ms). */
   readonly coalesceMs?: number;
+  /** Scheduled-bot query Jobs running at once (default 20). */
+  readonly maxQueryJobs?: number;
   /** Full reconcile period (default 5 min; 0 = only at start). */
   readonly reconcileMs?: number;
   /** Let a full reconcile remove more than max(10, 20 %) of the bot files. */
@@ -177,6 +179,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         realtimeBaseUrl: opts.realtimeBaseUrl,
         logger: logger.child({ part: 'query' }),
         observe: metrics.observeQuery,
+        maxQueryJobs: opts.maxQueryJobs,
       });
     }
   } catch (e) {

@@ -24,6 +24,8 @@ export const MAX_TIMEOUT_SEC = 300;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** Time allowed to receive a whole request; the response itself has no server-side limit but the query's own. */
 export const REQUEST_TIMEOUT_MS = (MAX_TIMEOUT_SEC + 30) * 1000;
+/** Default cap on scheduled-bot query Jobs running at once: each is a pod in the cluster. */
+export const DEFAULT_MAX_QUERY_JOBS = 20;
 /** Slack of the per-request safety net over the query's own timeout (Job cleanup, result download). */
 const SAFETY_SLACK_MS = 30_000;
 
@@ -54,6 +56,8 @@ export interface QueryServerOptions {
   observe?: (kind: QueryKind, status: number, seconds: number) => void;
   /** Milliseconds between Job status reads. @default 500 */
   pollIntervalMs?: number;
+  /** Scheduled-bot query Jobs running at once; beyond it a query fails at once (500). @default 20 */
+  maxQueryJobs?: number;
 }
 
 /** A running query server. */
@@ -102,6 +106,8 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
   const nextNanos = uniqueNanos();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
   const running = new Set<CancelSource>();
+  const maxJobs = opts.maxQueryJobs ?? DEFAULT_MAX_QUERY_JOBS;
+  let jobs = 0;
   const pending = new Set<Promise<void>>();
 
   const execute = async (q: QueryRequest, cancel: Cancellation): Promise<Answer> => {
@@ -141,21 +147,31 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
       if (!results) throw new QueryFailure('scheduled-bot queries unavailable: MinIO credentials not configured (MINIO_ACCESS_KEY, MINIO_SECRET_KEY)');
       const model = toBotSpec(found.doc, found.collection, 0, { isSecretKey });
       if (!model.spec) throw new QueryFailure(`bot ${q.botId} cannot run a query: ${model.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-      return answer(
-        await queryScheduled({
-          spec: model.spec,
-          settings: opts.settings,
-          kube: opts.kube,
-          results,
-          queryPath: q.queryPath,
-          params: q.params,
-          timeoutSec: q.timeoutSec,
-          nanos: nextNanos(),
-          pollIntervalMs,
-          cancel,
-          logger,
-        }),
-      );
+      // A burst of scheduled queries must not become a burst of pods: beyond the cap, fail fast.
+      if (jobs >= maxJobs) {
+        logger.warn({ bot_id: q.botId, running: jobs, max: maxJobs }, 'scheduled query refused: too many query jobs running');
+        throw new QueryFailure(`too many scheduled-bot queries running (limit ${maxJobs}); try again shortly`);
+      }
+      jobs++;
+      try {
+        return answer(
+          await queryScheduled({
+            spec: model.spec,
+            settings: opts.settings,
+            kube: opts.kube,
+            results,
+            queryPath: q.queryPath,
+            params: q.params,
+            timeoutSec: q.timeoutSec,
+            nanos: nextNanos(),
+            pollIntervalMs,
+            cancel,
+            logger,
+          }),
+        );
+      } finally {
+        jobs--;
+      }
     } catch (e) {
       if (e instanceof QueryFailure) return answer({ status: 'error', error: e.message });
       throw e;
