@@ -19,6 +19,11 @@ import { HOLE_MARK, YamlTemplate, compileTemplate, fillTemplate, stringifyDocume
  * should not would fail that check: that shape is then always rendered directly. A bot whose
  * values hold a hole marker or a cdk8s token string is rendered directly too.
  *
+ * The rule for constructs this relies on: branch on a string only by emptiness, or on `kind` and
+ * `runtime`. A branch on another string's specific value (`if (spec.entrypoint === 'main.py')`)
+ * would not be caught by the check above, only by the tests on generated fleets
+ * (`test/template.test.ts`): put such a field in BY_VALUE instead.
+ *
  * Holes are written by the exact YAML writer, so quoting and block scalars are decided per value
  * exactly as for a directly rendered file. test/template.test.ts compares both paths.
  */
