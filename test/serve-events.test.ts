@@ -200,13 +200,44 @@ describe('serve with MongoDB and JetStream', () => {
     await waitFor(async () => (await env.stream.consumerInfo()).num_ack_pending === 0, 5000, 'acked');
   });
 
+  test('a new durable starts at new events; --events-from all replays what the stream holds', async () => {
+    env = await setup();
+    // Published before fleetsynth ever ran: MongoDB (the0's controller) already has it or not;
+    // by default it is not replayed.
+    await env.stream.publish('the0.bot.updated', botDoc('beta', { symbol: 'BEFORE-FIRST-START' }));
+    const serve = await start(env);
+    await waitFor(() => commits(env.repo).length === 1 && serve.eventMode() === 'jetstream', 20000, 'ready');
+    expect((await env.stream.consumerInfo()).num_pending).toBe(0);
+    await env.stream.publish('the0.bot.updated', botDoc('alpha', { symbol: 'AFTER-START' }));
+    await waitFor(() => show(env.repo, fileOf('alpha'))?.includes('"symbol":"AFTER-START"'), 20000, 'new event');
+    expect(show(env.repo, fileOf('beta'))).not.toContain('BEFORE-FIRST-START');
+    expect((await env.client.db('bot_runner').collection('bots').findOne({ id: 'beta' }))?.config.symbol).toBe('BTCUSDT');
+    await serve.stop();
+    env.serve = undefined;
+
+    // Without the durable, `all` takes the stream from its start (both events, in order).
+    const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(env.stream.nc);
+    await jsm.consumers.delete(env.stream.name, 'fleetsynth');
+    await start(env, { eventsFrom: 'all' });
+    await waitFor(() => show(env.repo, fileOf('beta'))?.includes('"symbol":"BEFORE-FIRST-START"'), 20000, 'replayed event');
+    expect((await env.client.db('bot_runner').collection('bots').findOne({ id: 'beta' }))?.config.symbol).toBe('BEFORE-FIRST-START');
+  });
+
   test('a durable consumer deleted under the service is recreated', async () => {
     env = await setup();
     const serve = await start(env);
     await waitFor(() => commits(env.repo).length === 1 && serve.eventMode() === 'jetstream', 20000, 'ready');
     const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(env.stream.nc);
+    await env.stream.publish('the0.bot.updated', botDoc('beta', { symbol: 'BEFORE-DELETE' }));
+    await waitFor(() => show(env.repo, fileOf('beta'))?.includes('"symbol":"BEFORE-DELETE"'), 20000, 'event before deletion');
+    await waitFor(async () => (await env.stream.consumerInfo()).ack_floor === 1, 5000, 'acked');
+    const handled = (await env.stream.consumerInfo()).ack_floor;
     await jsm.consumers.delete(env.stream.name, 'fleetsynth');
     await waitFor(async () => (await env.stream.consumerInfo().catch(() => undefined)) !== undefined, 20000, 'consumer recreated');
+    // It resumes after the last event it handled: neither only new events nor the whole stream.
+    const config = (await jsm.consumers.info(env.stream.name, 'fleetsynth')).config;
+    expect(config.deliver_policy).toBe('by_start_sequence');
+    expect(config.opt_start_seq).toBe(handled + 1);
     await env.stream.publish('the0.bot.updated', botDoc('alpha', { symbol: 'AFTER-RECREATE' }));
     await waitFor(() => show(env.repo, fileOf('alpha'))?.includes('"symbol":"AFTER-RECREATE"'), 20000, 'event after recreation');
   });

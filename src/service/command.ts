@@ -28,6 +28,10 @@ const msArg = (v: string) => {
   return n;
 };
 
+const eventsFromArg = (v: string): 'new' | 'all' => {
+  if (v !== 'new' && v !== 'all') throw new InvalidArgumentError('must be "new" or "all"');
+  return v;
+};
 const countArg = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
@@ -51,6 +55,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--nats-subject-prefix <prefix>', 'prefix of the event subjects, for a shared NATS account or tests (env NATS_SUBJECT_PREFIX)', env.NATS_SUBJECT_PREFIX || '')
       .option('--reconcile-interval <d>', 'full reconcile period: 300, 300s, 5m (env RECONCILE_INTERVAL)', intervalArg)
       .option('--coalesce-ms <ms>', 'events within this window become one commit', msArg, DEFAULT_COALESCE_MS)
+      .option('--events-from <new|all>', 'where the durable consumer starts when it does not exist yet: new events only, or all the stream keeps (env NATS_EVENTS_FROM)', eventsFromArg)
       .option('--max-query-jobs <n>', 'scheduled-bot query Jobs running at once; more fail fast with a 500 (env MAX_QUERY_JOBS)', countArg)
       .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
@@ -73,6 +78,14 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
         maxQueryJobs = countArg(env.MAX_QUERY_JOBS);
       } catch (e) {
         problems.push(`MAX_QUERY_JOBS: ${(e as Error).message}`);
+      }
+    }
+    let eventsFrom = o.eventsFrom as 'new' | 'all' | undefined;
+    if (eventsFrom === undefined && env.NATS_EVENTS_FROM) {
+      try {
+        eventsFrom = eventsFromArg(env.NATS_EVENTS_FROM);
+      } catch (e) {
+        problems.push(`NATS_EVENTS_FROM: ${(e as Error).message}`);
       }
     }
     if (problems.length > 0) {
@@ -99,6 +112,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       healthPort: o.healthPort,
       coalesceMs: o.coalesceMs,
       maxQueryJobs,
+      eventsFrom,
       reconcileMs: reconcileMs ?? DEFAULT_RECONCILE_MS,
       kubeconfig: o.kubeconfig,
       allowMassDelete: o.allowMassDelete === true,

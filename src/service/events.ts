@@ -105,7 +105,13 @@ export interface EventSubscriptionOptions {
   readonly subjectPrefix?: string;
   /** Queue group of the core fallback (default fleetsynth). */
   readonly queueGroup?: string;
-  /** Where a new durable starts (default all: the stream keeps 7 days, replay is idempotent). */
+  /**
+   * Where the durable starts when it does not exist yet: `new` (default) takes events published
+   * from now on — MongoDB already holds everything before (the0's controller wrote it; run both
+   * side by side while switching over); `all` replays what the stream keeps (up to 7 days), which
+   * converges (each write is idempotent) but renders intermediate states into Git on the way.
+   * A durable lost while running is recreated from the first event not yet handled, whatever this says.
+   */
   readonly deliverPolicy?: 'all' | 'new';
   /** How often the core fallback checks whether the stream exists now (default 30 s). */
   readonly streamCheckMs?: number;
@@ -206,6 +212,11 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
 
   const durable = opts.durable ?? DEFAULT_DURABLE;
   const js = jetstream(opts.nc);
+  // Stream sequences of this process's deliveries: a durable recreated under us resumes at the
+  // first one not handled yet (in flight, else after the last seen), not at "new" or "all".
+  const handling = new Set<number>();
+  let lastSeen = 0;
+  const resumeAt = (): number | undefined => (handling.size > 0 ? Math.min(...handling) : lastSeen > 0 ? lastSeen + 1 : undefined);
   const ackWait = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const handle = (m: JsMsg) => {
     // A short ack wait brings back deliveries lost with a dropped connection quickly; while an
@@ -217,9 +228,12 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
         // disconnected: the redelivery is handled idempotently
       }
     }, Math.max(500, ackWait / 3));
+    handling.add(m.seq);
+    lastSeen = Math.max(lastSeen, m.seq);
     track(
       run(m.subject, m.data, m.info.deliveryCount).then((r) => {
         clearInterval(keepAlive);
+        handling.delete(m.seq);
         try {
           if (r === 'ack') m.ack();
           else if (r === 'term') m.term();
@@ -234,7 +248,7 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
 
   /** Consumes until stopped; recreates the durable if it (or the stream) disappears and comes back. */
   const startJetStream = async (streamSubjects: string[]): Promise<() => Promise<void>> => {
-    await ensureConsumer(opts, jsm, stream, durable, subjects, streamSubjects);
+    await ensureConsumer(opts, jsm, stream, durable, subjects, streamSubjects, resumeAt());
     let stopped = false;
     let messages: Awaited<ReturnType<Awaited<ReturnType<typeof js.consumers.get>>['consume']>> | undefined;
     const loop = (async () => {
@@ -244,7 +258,7 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
           if (!first) {
             const now = await streamSubjectsNow();
             if (now === undefined) throw new Error(`stream ${stream} not found`);
-            await ensureConsumer(opts, jsm, stream, durable, subjects, now);
+            await ensureConsumer(opts, jsm, stream, durable, subjects, now, resumeAt());
           }
           first = false;
           const consumer = await js.consumers.get(stream, durable);
@@ -335,6 +349,7 @@ async function ensureConsumer(
   durable: string,
   subjects: string[],
   streamSubjects: string[],
+  resumeSeq: number | undefined,
 ): Promise<void> {
   // One consumer keeps the stream's order across the six subjects (created before updated).
   // Several filter subjects need NATS 2.10; on older servers a stream holding only our subjects
@@ -353,10 +368,15 @@ async function ensureConsumer(
     if (!isNotFound(e, 10014)) throw e;
   }
   if (!existing) {
+    const start =
+      resumeSeq !== undefined
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeSeq }
+        : { deliver_policy: opts.deliverPolicy === 'all' ? DeliverPolicy.All : DeliverPolicy.New };
+    opts.logger.info({ stream, durable, ...start }, 'creating the durable consumer');
     await jsm.consumers.add(stream, {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: opts.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+      ...start,
       ack_wait: ackWaitNanos,
       max_ack_pending: 1000,
       ...(want.length > 0 ? { filter_subjects: want } : {}),

@@ -59,6 +59,8 @@ export interface ServeOptions {
   readonly coalesceMs?: number;
   /** Scheduled-bot query Jobs running at once (default 20). */
   readonly maxQueryJobs?: number;
+  /** Where a new durable consumer starts: `new` (default) or `all` the stream keeps (see events.ts). */
+  readonly eventsFrom?: 'new' | 'all';
   /** Full reconcile period (default 5 min; 0 = only at start). */
   readonly reconcileMs?: number;
   /** Let a full reconcile remove more than max(10, 20 %) of the bot files. */
@@ -265,6 +267,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
               durable: opts.durable,
               subjectPrefix: opts.subjectPrefix,
               streamCheckMs: opts.streamCheckMs,
+              deliverPolicy: opts.eventsFrom,
             });
             if (stopping) await subscription.stop();
             return;
