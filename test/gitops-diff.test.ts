@@ -212,3 +212,18 @@ test('markdown caps the changes shown per bot', async () => {
   expect(md).toContain('- … and 60 more changes');
   expect(formatDiff(r.diff, 'text').match(/config param/g)).toHaveLength(100);
 });
+
+test('a schedule whose custom bot version alone changed is not called a secret change', async () => {
+  const base = generateFleet(10, 7);
+  const next = clone(base);
+  const s0 = next.bot_schedules[0];
+  s0.custom.version = '7.7.7'; // not visible in a schedule's manifest; its hash changes
+  const a = path.join(tmp, 'sv-a');
+  const b = path.join(tmp, 'sv-b');
+  await synthesize(base, { outDir: a, settings, collect: true });
+  await synthesize(next as unknown as FleetDocuments, { outDir: b, settings, collect: true });
+  const d = diffTrees(readTreeFromDir(a), readTreeFromDir(b), { base: 'a' });
+  const e = d.entries.find((x) => x.id === s0.id)!;
+  expect(e.changes.some((c) => c.note === 'secret changed')).toBe(false);
+  expect(e.changes).toContainEqual({ field: 'secret', note: 'secret or custom bot version changed' });
+});

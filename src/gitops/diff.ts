@@ -418,8 +418,15 @@ export function compareFiles(oldText: string, newText: string): FieldChange[] {
     configChanges(a.config, b.config, out);
     const visibleEqual = mapsEqual(a.config, b.config);
     if (visibleEqual && a.hash !== b.hash && a.version === b.version) {
-      if ([...b.config.values()].includes(REDACTED_JSON)) out.push({ field: 'secret', note: 'secret changed' });
-      else out.push({ field: 'other', key: 'config hash', from: a.hash, to: b.hash, note: 'config hash changed with the same visible config' });
+      // The hash covers config, custom bot version and enabled flag. A schedule's manifest does
+      // not show the custom bot version, so there a changed hash may be that version.
+      const secret = [...b.config.values()].includes(REDACTED_JSON);
+      if (secret && a.version !== undefined) out.push({ field: 'secret', note: 'secret changed' });
+      else if (secret) out.push({ field: 'secret', note: 'secret or custom bot version changed' });
+      else {
+        const note = a.version !== undefined ? 'config hash changed with the same visible config' : 'config hash changed with the same visible config (custom bot version?)';
+        out.push({ field: 'other', key: 'config hash', from: a.hash, to: b.hash, note });
+      }
     }
   } else if (a.config || b.config) {
     out.push({ field: 'config', note: a.config ? 'config annotation removed' : 'config annotation added' });
