@@ -32,6 +32,8 @@ describe('config hash (SPEC §2.3 vectors, checked against Go)', () => {
   });
   it('formats numbers and escapes like Go', () => {
     expect(goJson([5.0, 1e21, 1e-7, 0.1, 1.5e-7, 123456789012])).toBe("[5,1e+21,1e-7,0.1,1.5e-7,123456789012]");
+    // strconv.AppendFloat(-0.0, 'f', -1, 64) is "-0"; integer zero is "0".
+    expect(goJson({ a: -0, b: 0, c: [-0] })).toBe('{"a":-0,"b":0,"c":[-0]}');
     expect(goJson('a\u2028b\u2029')).toBe('"a\\u2028b\\u2029"');
     // keys sorted by UTF-8 bytes (code points), not UTF-16 units: U+FF5E sorts before U+1F600
     expect(goJson({ '😀': 1, '～': 2, a: 3 })).toBe('{"a":3,"～":2,"😀":1}');

@@ -41,6 +41,8 @@ function encode(value: unknown): string {
     case 'number':
       // Go rejects NaN/Inf; a decoded document never holds them. JS shortest round-trip
       // formatting equals Go's for float64 (including the 1e21 / 1e-7 exponent rules).
+      // A BSON double -0.0 stays -0 in both decoders; Go writes it as `-0`, JSON.stringify as `0`.
+      if (Object.is(value, -0)) return '-0';
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
