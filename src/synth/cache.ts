@@ -31,9 +31,11 @@ import { FileStamp, settled } from './writer';
  * `FLEETSYNTH_CACHE=off` disables it.
  */
 
-const FORMAT = 2;
-/** Entries not seen for this many cached runs are dropped (bots that left the fleet). */
+const FORMAT = 3;
+/** Entries not seen for this many saved runs are dropped (bots that left the fleet). */
 const MAX_AGE = 20;
+/** A seen entry's mark is refreshed once it is this many saved runs old. */
+const REFRESH_AGE = MAX_AGE / 2;
 /** Cache files kept besides the current one, and for how long (one file per output directory). */
 const MAX_CACHE_FILES = 100;
 const MAX_CACHE_FILE_AGE_MS = 14 * 24 * 3600 * 1000;
@@ -104,7 +106,8 @@ export class OutputCache {
    * value changing type but not its JSON text (a Date becoming the same ISO string) is not seen.
    */
   docKey(raw: unknown, collection: Collection): string {
-    return sha256(`${collection}\0${JSON.stringify(raw)}`);
+    // The collection as a prefix of the hash, not of the hashed text: no copy of the JSON.
+    return (collection === 'bots' ? 'b' : 's') + sha256(JSON.stringify(raw));
   }
 
   /**
@@ -137,7 +140,9 @@ export class OutputCache {
     if (!Array.isArray(e) || e[0] !== key) return undefined;
     const st = fs.statSync(`${outDir}/${relPath}`, { throwIfNoEntry: false });
     if (st === undefined || !st.isFile() || st.size !== e[1] || st.mtimeMs !== e[2] || st.ino !== e[3]) return undefined;
-    if (e[5] !== this.generation) {
+    // "Seen" marks are refreshed only when they get old, so a run that changes nothing does not
+    // rewrite the cache file (the generation only advances when the cache is saved).
+    if (this.generation - e[5] >= REFRESH_AGE) {
       e[5] = this.generation;
       this.dirty = true;
     }
