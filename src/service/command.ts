@@ -64,30 +64,19 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
     const problems = checkSettings(settings);
     const repo = (o.repo as string | undefined) ?? env.GITOPS_REPO;
     if (!repo) problems.push('--repo (or GITOPS_REPO) is required: the GitOps repository to publish to');
-    let reconcileMs = o.reconcileInterval as number | undefined;
-    if (reconcileMs === undefined && env.RECONCILE_INTERVAL) {
+    // A flag wins; else its env var, parsed the same way (a bad value is a problem, not a crash).
+    const fromEnv = <T>(flag: T | undefined, name: string, parse: (v: string) => T): T | undefined => {
+      if (flag !== undefined || !env[name]) return flag;
       try {
-        reconcileMs = parseInterval(env.RECONCILE_INTERVAL);
+        return parse(env[name]!);
       } catch (e) {
-        problems.push(`RECONCILE_INTERVAL: ${(e as Error).message}`);
+        problems.push(`${name}: ${(e as Error).message}`);
+        return undefined;
       }
-    }
-    let maxQueryJobs = (o.maxQueryJobs as number | undefined) ?? DEFAULT_MAX_QUERY_JOBS;
-    if (o.maxQueryJobs === undefined && env.MAX_QUERY_JOBS) {
-      try {
-        maxQueryJobs = countArg(env.MAX_QUERY_JOBS);
-      } catch (e) {
-        problems.push(`MAX_QUERY_JOBS: ${(e as Error).message}`);
-      }
-    }
-    let eventsFrom = o.eventsFrom as 'new' | 'all' | undefined;
-    if (eventsFrom === undefined && env.NATS_EVENTS_FROM) {
-      try {
-        eventsFrom = eventsFromArg(env.NATS_EVENTS_FROM);
-      } catch (e) {
-        problems.push(`NATS_EVENTS_FROM: ${(e as Error).message}`);
-      }
-    }
+    };
+    const reconcileMs = fromEnv(o.reconcileInterval as number | undefined, 'RECONCILE_INTERVAL', parseInterval);
+    const maxQueryJobs = fromEnv(o.maxQueryJobs as number | undefined, 'MAX_QUERY_JOBS', countArg) ?? DEFAULT_MAX_QUERY_JOBS;
+    const eventsFrom = fromEnv(o.eventsFrom as 'new' | 'all' | undefined, 'NATS_EVENTS_FROM', eventsFromArg);
     if (problems.length > 0) {
       for (const p of problems) io.err(`fleetsynth serve: ${p}`);
       setExit(2);
