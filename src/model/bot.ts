@@ -3,7 +3,7 @@ import { convertSchedule } from './cron';
 import { botDocument, Collection, Runtime } from './document';
 import { DocumentError } from './errors';
 import { configHash, sortedJson } from './gojson';
-import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, cronJobName, deploymentName, sanitizeLabel } from './names';
+import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, objectNameOf, sanitizeLabel } from './names';
 import { parseQuantity } from './quantity';
 import { SecretValue, splitSecrets } from './secrets';
 
@@ -130,7 +130,7 @@ export function toBotSpec(
   const name = doc.custom.config.name ?? '';
   const version = doc.custom.version ?? '';
   const query = typeof entry.query === 'string' && entry.query !== '' ? entry.query : undefined;
-  const objectName = kind === 'realtime' ? deploymentName(doc.id) : cronJobName(doc.id);
+  const objectName = objectNameOf(kind, doc.id);
   return {
     spec: {
       kind,

@@ -30,3 +30,8 @@ export function configSecretName(id: string): string {
 export function cronJobName(id: string): string {
   return `schedule-${id}`.slice(0, 52).replace(/-+$/, '');
 }
+
+/** Name of a bot's main object: its Deployment, or its CronJob for a schedule. */
+export function objectNameOf(kind: 'realtime' | 'scheduled', id: string): string {
+  return kind === 'realtime' ? deploymentName(id) : cronJobName(id);
+}

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { Collection } from '../model/document';
 import type { KnownBot } from '../model/fleet';
-import { cronJobName, deploymentName } from '../model/names';
+import { objectNameOf } from '../model/names';
+import { BOT_FILE_PATTERN } from './shard';
 import type { RenderSettings } from '../settings';
 import { FileStamp, settled } from './writer';
 
@@ -123,12 +124,11 @@ export class OutputCache {
     if (relPath === undefined) return undefined;
     const objects = this.lookup(outDir, relPath, key);
     if (objects === undefined) return undefined;
-    const m = /(?:^|\/)(bot|schedule)-([^/]+)\.yaml$/.exec(relPath);
+    const m = BOT_FILE_PATTERN.exec(path.posix.basename(relPath));
     if (!m) return undefined;
     const id = m[2];
     const kind = m[1] === 'bot' ? 'realtime' : 'scheduled';
-    const objectName = kind === 'realtime' ? deploymentName(id) : cronJobName(id);
-    return { id, kind, objectName, relPath, objects, warnings: this.entries.get(relPath)![6] ?? [] };
+    return { id, kind, objectName: objectNameOf(kind, id), relPath, objects, warnings: this.entries.get(relPath)![6] ?? [] };
   }
 
   /**
