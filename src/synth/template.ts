@@ -155,21 +155,16 @@ export class TemplateCache {
   text(spec: BotSpec): RenderedText {
     const shape = shapeOf(spec);
     if (shape) {
-      let t = this.byShape.get(shape.key);
-      if (t === undefined) {
-        // The bot's own direct rendering is part of the check, and its answer on failure.
-        const own = this.render(spec);
-        const ownText = stringifyDocuments(own);
-        t = this.build(spec, shape, ownText, own.length);
-        this.byShape.set(shape.key, t);
-        if (t === null) {
-          this.direct++;
-          return { text: ownText, objects: own.length };
-        }
-      }
-      if (t !== null) {
+      const t = this.byShape.get(shape.key);
+      if (t) {
         this.filled++;
         return { text: fillTemplate(t.yaml, shape.values), objects: t.objects };
+      }
+      if (t === undefined) {
+        const own = this.learn(spec, shape);
+        if (this.byShape.get(shape.key)) this.filled++;
+        else this.direct++;
+        return own;
       }
     }
     this.direct++;
@@ -181,10 +176,20 @@ export class TemplateCache {
   prepare(specs: Iterable<BotSpec>): void {
     for (const spec of specs) {
       const shape = shapeOf(spec);
-      if (!shape || this.byShape.has(shape.key)) continue;
-      const own = this.render(spec);
-      this.byShape.set(shape.key, this.build(spec, shape, stringifyDocuments(own), own.length));
+      if (shape && !this.byShape.has(shape.key)) this.learn(spec, shape);
     }
+  }
+
+  /**
+   * Builds and stores the template (or null) of a new shape from one of its bots. That bot's own
+   * direct rendering is part of the check, and its file either way (a template that passes gives
+   * exactly these bytes).
+   */
+  private learn(spec: BotSpec, shape: Shape): RenderedText {
+    const own = this.render(spec);
+    const text = stringifyDocuments(own);
+    this.byShape.set(shape.key, this.build(spec, shape, text, own.length));
+    return { text, objects: own.length };
   }
 
   /** The templates built so far (plain data), to seed another thread's cache. */
