@@ -33,6 +33,7 @@ function cdk8sParts() {
     cdk8s: require('cdk8s') as typeof import('cdk8s'),
     RealtimeBot: (require('../constructs/realtime-bot') as typeof import('../constructs/realtime-bot')).RealtimeBot,
     ScheduledBot: (require('../constructs/scheduled-bot') as typeof import('../constructs/scheduled-bot')).ScheduledBot,
+    props: require('../constructs/from-spec') as typeof import('../constructs/from-spec'),
   });
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
@@ -41,14 +42,15 @@ let loaded:
       cdk8s: typeof import('cdk8s');
       RealtimeBot: typeof import('../constructs/realtime-bot').RealtimeBot;
       ScheduledBot: typeof import('../constructs/scheduled-bot').ScheduledBot;
+      props: typeof import('../constructs/from-spec');
     }
   | undefined;
 
 /** Adds the construct of one bot to a chart. */
 export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
-  const { RealtimeBot, ScheduledBot } = cdk8sParts();
-  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', { spec, settings });
-  else new ScheduledBot(chart, 'Bot', { spec, settings });
+  const { RealtimeBot, ScheduledBot, props } = cdk8sParts();
+  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', props.realtimeBotProps(spec, settings));
+  else new ScheduledBot(chart, 'Bot', props.scheduledBotProps(spec, settings));
 }
 
 /**
