@@ -26,6 +26,8 @@ export interface RenderSettings {
   readonly secretKeys: readonly string[];
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
+  /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
+  readonly fleetsynthImage?: string;
 }
 
 /** Defaults of SPEC §6. */
@@ -43,7 +45,7 @@ export const DEFAULT_SETTINGS: RenderSettings = {
 };
 
 /** Reads render settings from the environment (SPEC §6 names); flags override later. */
-export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RenderSettings {
+export function renderSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): RenderSettings {
   const s = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
   return {
     namespace: s('NAMESPACE') ?? DEFAULT_SETTINGS.namespace,
@@ -59,6 +61,7 @@ export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ren
     natsUrl: s('NATS_URL'),
     secretKeys: (s('SECRET_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
     shards: s('SHARDS') !== undefined ? Number(s('SHARDS')) : DEFAULT_SETTINGS.shards,
+    ...(s('FLEETSYNTH_IMAGE') !== undefined ? { fleetsynthImage: s('FLEETSYNTH_IMAGE') } : {}),
   };
 }
 
