@@ -1,3 +1,5 @@
+import type { BotCustomizer } from './constructs/customize';
+
 /** Everything that shapes the rendered manifests besides the bot documents themselves. */
 export interface RenderSettings {
   /** Namespace of every bot object (`NAMESPACE`, `--namespace`). */
@@ -28,6 +30,12 @@ export interface RenderSettings {
   readonly shards: number;
   /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
   readonly fleetsynthImage?: string;
+  /**
+   * Called with each bot (no secret values) and its cdk8s ApiObjects before they are rendered
+   * (library `synthFleet({ customize })`, `customize` of fleetsynth.config.mjs). With a hook, bots
+   * render in the calling thread without shape templates or the output cache. @default none
+   */
+  readonly customize?: BotCustomizer;
 }
 
 /** Defaults of SPEC §6. */

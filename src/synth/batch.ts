@@ -52,7 +52,8 @@ export interface BatchItem {
 
 /** Whether a task (or `count` bots with its options) should go through the output cache. */
 export function wantsCache(task: BatchTask, count = task.specs.length): boolean {
-  return task.write && !!task.outDir && !task.cacheOptions?.off && (task.cache ?? count >= CACHE_MIN_BATCH);
+  // The cache keys on the settings' JSON, which cannot tell one customization hook from another.
+  return task.write && !!task.outDir && !task.cacheOptions?.off && !task.settings.customize && (task.cache ?? count >= CACHE_MIN_BATCH);
 }
 
 /**

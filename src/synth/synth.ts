@@ -94,7 +94,7 @@ export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Prom
   // The no-op fast path starts before validation: an unchanged document with an untouched file
   // is neither validated nor rendered (see cache.ts).
   const reuse =
-    (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && total >= CACHE_MIN_BATCH;
+    (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && !opts.settings.customize && total >= CACHE_MIN_BATCH;
   const cache = reuse ? OutputCache.open(opts.outDir, opts.settings, opts.cache) : undefined;
   const fleet = buildFleet(docs, {
     isSecretKey: secretKeyMatcher(opts.settings.secretKeys),
@@ -204,7 +204,8 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
   const base = { settings: opts.settings, outDir: opts.outDir, write, collect: opts.collect ?? false, ...(opts.cache ? { cacheOptions: opts.cache } : {}) };
   const existingFor = (chunk: readonly BotSpec[]) =>
     chunk.map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)).filter((p) => existing.has(p));
-  const workers = opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
+  // A customization hook is a function: it cannot travel to worker threads.
+  const workers = opts.settings.customize ? 0 : opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
   if (workers <= 1 || specs.length < 2) {
     return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
   }
