@@ -1,12 +1,14 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { registerArgoCdCommand } from './argocd/generate';
+import { ExitCode, FleetsynthError, describeError } from './errors';
 import { registerGitopsCommands } from './gitops/commands';
 import { buildFleet } from './model/fleet';
 import { secretKeyMatcher } from './model/secrets';
-import { failureMessage, reportSynth, runSynth } from './run-synth';
+import { reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
 import { RenderSettings, renderSettingsFromEnv } from './settings';
 import { mongoNamesFromEnv, openSource } from './source';
+import { cacheOptionsFromEnv } from './synth/cache';
 
 const intArg = (v: string) => {
   const n = Number(v);
@@ -56,8 +58,17 @@ export function sourceFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv = 
   });
 }
 
-/** The fleetsynth program; each action is a thin call into the library. */
-export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): Command {
+/** Where a command prints: stdout and stderr lines. */
+export interface CliIo {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+/**
+ * The fleetsynth program; each action is a thin call into the library. `env` is the one place
+ * the commands read environment variables from (the library never reads `process.env`).
+ */
+export function buildProgram(io: CliIo, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('fleetsynth')
     .description('Synthesize a fleet of the0 trading bots into Kubernetes manifests for Argo CD')
     .exitOverride()
@@ -72,9 +83,9 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       .option('--workers <n>', 'render threads (default: one per core for large fleets)', intArg)
       .addOption(new Option('--dry-run', 'render and report, write nothing')),
   ).action(async (o) => {
-    const source = sourceFrom(o);
+    const source = sourceFrom(o, env);
     try {
-      const r = await runSynth({ source, outDir: o.out, settings: settingsFrom(o), allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun });
+      const r = await runSynth({ source, outDir: o.out, settings: settingsFrom(o, env), allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun, cache: cacheOptionsFromEnv(env) });
       setExit(reportSynth(r, io.out, io.err));
     } finally {
       await source.close();
@@ -84,40 +95,47 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   addRenderOptions(
     program.command('validate').description('check every document (ids, runtimes, crons, paths, quantities, name collisions) and render nothing'),
   ).action(async (o) => {
-    const source = sourceFrom(o);
+    const source = sourceFrom(o, env);
     try {
-      const settings = settingsFrom(o);
+      const settings = settingsFrom(o, env);
       const fleet = buildFleet(await source.read(), { isSecretKey: secretKeyMatcher(settings.secretKeys) });
       for (const w of fleet.warnings) io.err(`warning: ${w.collection}/${w.id}: ${w.message}`);
       for (const e of fleet.errors) io.err(`error: ${e}`);
       const c = fleet.counts;
       io.out(`fleetsynth: ${fleet.specs.length} valid, ${fleet.failedIds.size} invalid, ${c.disabled} disabled (of ${c.bots} bots + ${c.bot_schedules} schedules) in ${source.describe()}`);
-      setExit(fleet.errors.length > 0 ? 1 : 0);
+      setExit(fleet.errors.length > 0 ? ExitCode.FAILED : ExitCode.OK);
     } finally {
       await source.close();
     }
   });
 
-  registerGitopsCommands(program, io, setExit);
-  registerServeCommand(program, io, setExit);
-  registerArgoCdCommand(program, io, setExit);
+  registerGitopsCommands(program, io, setExit, env);
+  registerServeCommand(program, io, setExit, env);
+  registerArgoCdCommand(program, io, env);
   return program;
 }
 
-/** Runs the CLI; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  let code = 0;
-  const io = { out: (s: string) => process.stdout.write(s + '\n'), err: (s: string) => process.stderr.write(s + '\n') };
-  const program = buildProgram(io, (c) => (code = c));
+/**
+ * Runs one command line (`argv` as in process.argv) and returns its exit code (README, "Exit
+ * codes"). The one place failures are caught: a FleetsynthError prints its message and hint; a
+ * usage error commander reported is a configuration error; anything else is a bug and propagates.
+ */
+export async function runCli(argv: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let code: number = ExitCode.OK;
+  const program = buildProgram(io, (c) => (code = c), env);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync([...argv]);
   } catch (e) {
-    const err = e as { code?: string; exitCode?: number };
-    if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.exitCode ?? 1;
-    const msg = failureMessage(e);
-    if (msg === undefined) throw e;
-    io.err(`fleetsynth: ${msg}`);
-    return 1;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.OK : ExitCode.CONFIG;
+    if (!(e instanceof FleetsynthError)) throw e;
+    for (const line of describeError(e)) io.err(line);
+    return e.exitCode;
   }
   return code;
+}
+
+/** The `fleetsynth` binary: process argv, stdout/stderr and env; returns the exit code. */
+export function main(argv: string[]): Promise<number> {
+  const io: CliIo = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+  return runCli(argv, io, process.env);
 }

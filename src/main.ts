@@ -1,28 +1,31 @@
 // Entry of `cdk8s synth` (cdk8s.yaml): the same pipeline as `fleetsynth synth`, configured by env.
 // The source is FLEET_SOURCE, else MONGO_URI, else the embedded example fleet; the output
-// directory is the one the cdk8s CLI passes in CDK8S_OUTDIR.
-import { failureMessage, reportSynth, runSynth } from './run-synth';
+// directory is the one the cdk8s CLI passes in CDK8S_OUTDIR. Failures are caught here once, as
+// in the CLI (exit codes: README, "Exit codes").
+import { FleetsynthError, describeError } from './errors';
+import { reportSynth, runSynth } from './run-synth';
 import { renderSettingsFromEnv } from './settings';
 import { mongoNamesFromEnv, openSource } from './source';
+import { cacheOptionsFromEnv } from './synth/cache';
 
-async function run(): Promise<number> {
-  const source = openSource(undefined, process.env, mongoNamesFromEnv());
+async function run(env: NodeJS.ProcessEnv): Promise<number> {
+  const source = openSource(undefined, env, mongoNamesFromEnv(env));
   try {
     const r = await runSynth({
       source,
-      outDir: process.env.CDK8S_OUTDIR ?? 'dist',
-      settings: renderSettingsFromEnv(),
-      allowEmpty: process.env.ALLOW_EMPTY === 'true',
+      outDir: env.CDK8S_OUTDIR ?? 'dist',
+      settings: renderSettingsFromEnv(env),
+      allowEmpty: env.ALLOW_EMPTY === 'true',
+      cache: cacheOptionsFromEnv(env),
     });
     return reportSynth(r, (s) => console.log(s), (s) => console.error(s));
   } catch (e) {
-    const msg = failureMessage(e);
-    if (msg === undefined) throw e;
-    console.error(`fleetsynth: ${msg}`);
-    return 1;
+    if (!(e instanceof FleetsynthError)) throw e;
+    for (const line of describeError(e)) console.error(line);
+    return e.exitCode;
   } finally {
     await source.close();
   }
 }
 
-run().then((code) => (process.exitCode = code));
+run(process.env).then((code) => (process.exitCode = code));

@@ -1,3 +1,5 @@
+import type { BotCustomizer } from './constructs/customize';
+
 /** Everything that shapes the rendered manifests besides the bot documents themselves. */
 export interface RenderSettings {
   /** Namespace of every bot object (`NAMESPACE`, `--namespace`). */
@@ -26,6 +28,14 @@ export interface RenderSettings {
   readonly secretKeys: readonly string[];
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
+  /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
+  readonly fleetsynthImage?: string;
+  /**
+   * Called with each bot (no secret values) and its cdk8s ApiObjects before they are rendered
+   * (library `synthFleet({ customize })`, `customize` of fleetsynth.config.mjs). With a hook, bots
+   * render in the calling thread without shape templates or the output cache. @default none
+   */
+  readonly customize?: BotCustomizer;
 }
 
 /** Defaults of SPEC §6. */
@@ -43,7 +53,7 @@ export const DEFAULT_SETTINGS: RenderSettings = {
 };
 
 /** Reads render settings from the environment (SPEC §6 names); flags override later. */
-export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RenderSettings {
+export function renderSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): RenderSettings {
   const s = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
   return {
     namespace: s('NAMESPACE') ?? DEFAULT_SETTINGS.namespace,
@@ -59,6 +69,7 @@ export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ren
     natsUrl: s('NATS_URL'),
     secretKeys: (s('SECRET_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
     shards: s('SHARDS') !== undefined ? Number(s('SHARDS')) : DEFAULT_SETTINGS.shards,
+    ...(s('FLEETSYNTH_IMAGE') !== undefined ? { fleetsynthImage: s('FLEETSYNTH_IMAGE') } : {}),
   };
 }
 

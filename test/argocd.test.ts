@@ -14,7 +14,7 @@ import {
   renderArgoCd,
 } from '../src/argocd/argocd';
 import { writeArgoCd } from '../src/argocd/generate';
-import { buildProgram } from '../src/cli';
+import { runCli } from '../src/cli';
 
 const ROOT = path.join(__dirname, '..');
 const CRD_DIR = path.join(ROOT, 'crds', 'argo-cd');
@@ -393,13 +393,7 @@ describe('fleetsynth argocd', () => {
   async function cli(args: string[]) {
     const out: string[] = [];
     const err: string[] = [];
-    let code = 0;
-    const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) }, (c) => (code = c));
-    try {
-      await program.parseAsync(['node', 'fleetsynth', 'argocd', ...args]);
-    } catch (e) {
-      code = (e as { exitCode?: number }).exitCode ?? 1;
-    }
+    const code = await runCli(['node', 'fleetsynth', 'argocd', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
     return { code, out, err };
   }
 
@@ -432,12 +426,12 @@ describe('fleetsynth argocd', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('bad values exit 1 naming the option, unknown flags exit 1, nothing written', async () => {
+  test('bad values and unknown flags are configuration errors (exit 3) naming the option, nothing written', async () => {
     let r = await cli(['--out', dir, '--namespace', 'Bad_NS']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.err.join('\n')).toMatch(/namespace/);
     r = await cli(['--out', dir, '--bogus']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import { DEFAULT_FLEETSYNTH_IMAGE, PLATFORM_UID, platformObjects, renderPlatform
 import { renderQueryJob } from '../src/constructs/query-job';
 import { toBotSpec } from '../src/model/bot';
 import { secretKeyMatcher } from '../src/model/secrets';
-import { DEFAULT_SETTINGS, RenderSettings } from '../src/settings';
+import { DEFAULT_SETTINGS, RenderSettings, renderSettingsFromEnv } from '../src/settings';
 import { readFleetFile } from '../src/source/file';
 
 type Obj = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -80,15 +80,16 @@ describe('renderPlatform', () => {
     expect(objects.map((o) => o.kind)).not.toContain('ClusterRoleBinding');
   });
 
-  test('image: option, else FLEETSYNTH_IMAGE, else the default', () => {
+  test('image: option, else settings.fleetsynthImage (FLEETSYNTH_IMAGE in the CLI), else the default; the environment is not read', () => {
     const image = (objs: Obj[]) => objs.find((o: Obj) => o.kind === 'Deployment').spec.template.spec.containers[0].image;
     const saved = process.env.FLEETSYNTH_IMAGE;
     try {
-      delete process.env.FLEETSYNTH_IMAGE;
+      process.env.FLEETSYNTH_IMAGE = 'registry.example/ignored:1';
       expect(image(platformObjects(SETTINGS))).toBe(DEFAULT_FLEETSYNTH_IMAGE);
-      process.env.FLEETSYNTH_IMAGE = 'registry.example/fleetsynth@sha256:abc';
-      expect(image(platformObjects(SETTINGS))).toBe('registry.example/fleetsynth@sha256:abc');
-      expect(image(platformObjects(SETTINGS, { image: 'x/y:1' }))).toBe('x/y:1');
+      const pinned = { ...SETTINGS, fleetsynthImage: 'registry.example/fleetsynth@sha256:abc' };
+      expect(image(platformObjects(pinned))).toBe('registry.example/fleetsynth@sha256:abc');
+      expect(image(platformObjects(pinned, { image: 'x/y:1' }))).toBe('x/y:1');
+      expect(renderSettingsFromEnv({ FLEETSYNTH_IMAGE: 'r/f:2' }).fleetsynthImage).toBe('r/f:2');
     } finally {
       if (saved === undefined) delete process.env.FLEETSYNTH_IMAGE;
       else process.env.FLEETSYNTH_IMAGE = saved;

@@ -6,6 +6,7 @@
 // per file with cdk8s's Yaml.stringify: same options → byte-identical files.
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
+import { ExitCode, FleetsynthError } from '../errors';
 import {
   Application,
   ApplicationSpecIgnoreDifferences,
@@ -45,14 +46,13 @@ export interface ArgoCdFile {
 }
 
 /** A bad option value, with the option named. */
-export class ArgoCdOptionsError extends Error {
+export class ArgoCdOptionsError extends FleetsynthError {
   constructor(
     /** The option that is wrong. */
     public readonly option: keyof ArgoCdOptions,
     message: string,
   ) {
-    super(`argocd: --${option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${message}`);
-    this.name = 'ArgoCdOptionsError';
+    super(`argocd: --${option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${message}`, { exitCode: ExitCode.CONFIG, hint: 'run `fleetsynth argocd --help` for the options' });
   }
 }
 

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import { writeIfChanged } from '../synth/writer';
-import { ArgoCdOptions, ArgoCdOptionsError, EXAMPLE_REPO_URL, renderArgoCd } from './argocd';
+import { ArgoCdOptions, EXAMPLE_REPO_URL, renderArgoCd } from './argocd';
 
 /** What happened to one file. */
 export interface ArgoCdWriteResult {
@@ -30,7 +30,7 @@ export function writeArgoCd(outDir: string, opts: ArgoCdOptions): ArgoCdWriteRes
 }
 
 /** Adds `fleetsynth argocd`: writes appproject.yaml, applicationset.yaml and platform-application.yaml. */
-export function registerArgoCdCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): void {
+export function registerArgoCdCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, env: NodeJS.ProcessEnv): void {
   program
     .command('argocd')
     .description('write the Argo CD objects (AppProject, shard ApplicationSet, platform Application)')
@@ -44,16 +44,11 @@ export function registerArgoCdCommand(program: Command, io: { out: (s: string) =
     .option('--out <dir>', 'where to write the files', 'argocd')
     .action((o) => {
       const { out, repoUrl, ...rest } = o as Record<string, string>;
-      const options: ArgoCdOptions = { ...rest, repoUrl: repoUrl ?? (process.env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL) };
-      try {
-        const results = writeArgoCd(out, options);
-        for (const r of results) io.out(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
-        io.out(`argocd: ${results.filter((r) => r.changed).length} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
-      } catch (err) {
-        if (!(err instanceof ArgoCdOptionsError)) throw err;
-        io.err(err.message);
-        setExit(1);
-      }
+      const options: ArgoCdOptions = { ...rest, repoUrl: repoUrl ?? (env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL) };
+      // A bad option value is an ArgoCdOptionsError: runCli prints it, exit code 3.
+      const results = writeArgoCd(out, options);
+      for (const r of results) io.out(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
+      io.out(`argocd: ${results.filter((r) => r.changed).length} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
     });
 }
 

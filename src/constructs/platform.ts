@@ -8,7 +8,7 @@ import type { RenderSettings } from '../settings';
 import { stringifyDocuments } from '../synth/yaml';
 import { FLEETSYNTH_LABEL } from './pod';
 
-/** Image of fleetsynth itself when none is given (`FLEETSYNTH_IMAGE`). */
+/** Image of fleetsynth itself when none is given (settings.fleetsynthImage, `FLEETSYNTH_IMAGE` in the CLI). */
 export const DEFAULT_FLEETSYNTH_IMAGE = 'ghcr.io/fleetsynth/fleetsynth:latest';
 /** Name of every platform object. */
 export const PLATFORM_NAME = 'fleetsynth';
@@ -223,7 +223,7 @@ export class Platform extends Construct {
 
 /** Options of renderPlatform. */
 export interface RenderPlatformOptions {
-  /** fleetsynth image; default `FLEETSYNTH_IMAGE` from the environment, else DEFAULT_FLEETSYNTH_IMAGE. */
+  /** fleetsynth image. @default settings.fleetsynthImage, else DEFAULT_FLEETSYNTH_IMAGE */
   image?: string;
   /** Branch serve pushes to (`GITOPS_BRANCH`), when not serve's default. */
   gitopsBranch?: string;
@@ -237,7 +237,7 @@ export function platformObjects(settings: RenderSettings, opts: RenderPlatformOp
   const chart = new Chart(app, 'platform');
   new Platform(chart, 'Platform', {
     settings,
-    image: opts.image || process.env.FLEETSYNTH_IMAGE || DEFAULT_FLEETSYNTH_IMAGE,
+    image: opts.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
     gitopsBranch: opts.gitopsBranch,
     gitopsPath: opts.gitopsPath,
   });

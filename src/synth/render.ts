@@ -34,6 +34,7 @@ function cdk8sParts() {
     RealtimeBot: (require('../constructs/realtime-bot') as typeof import('../constructs/realtime-bot')).RealtimeBot,
     ScheduledBot: (require('../constructs/scheduled-bot') as typeof import('../constructs/scheduled-bot')).ScheduledBot,
     props: require('../constructs/from-spec') as typeof import('../constructs/from-spec'),
+    applyCustomizer: (require('../constructs/customize') as typeof import('../constructs/customize')).applyCustomizer,
   });
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
@@ -43,14 +44,20 @@ let loaded:
       RealtimeBot: typeof import('../constructs/realtime-bot').RealtimeBot;
       ScheduledBot: typeof import('../constructs/scheduled-bot').ScheduledBot;
       props: typeof import('../constructs/from-spec');
+      applyCustomizer: typeof import('../constructs/customize').applyCustomizer;
     }
   | undefined;
 
-/** Adds the construct of one bot to a chart. */
+/**
+ * Adds the construct of one bot to a chart, then runs `settings.customize` on it (the chart is the
+ * hook's scope: objects it adds go into the bot's file). A hook that changes a protected field
+ * throws a ProtectedFieldError, which fails that bot only.
+ */
 export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
-  const { RealtimeBot, ScheduledBot, props } = cdk8sParts();
+  const { RealtimeBot, ScheduledBot, props, applyCustomizer } = cdk8sParts();
   if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', props.realtimeBotProps(spec, settings));
   else new ScheduledBot(chart, 'Bot', props.scheduledBotProps(spec, settings));
+  if (settings.customize) applyCustomizer(settings.customize, spec, chart);
 }
 
 /**
@@ -63,7 +70,11 @@ export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): v
 export class BotRenderer {
   private app?: App;
   private seq = 0;
-  /** Per-shape templates of this renderer's output (see template.ts); null renders every bot directly. */
+  /**
+   * Per-shape templates of this renderer's output (see template.ts); null renders every bot
+   * directly. A customization hook is arbitrary code the shape check cannot prove pure (it may
+   * branch on any value), so with one every bot is rendered directly.
+   */
   readonly templates: TemplateCache | null;
 
   constructor(
@@ -71,7 +82,7 @@ export class BotRenderer {
     readonly settings: RenderSettings,
     opts: { templates?: boolean } = {},
   ) {
-    this.templates = opts.templates === false ? null : new TemplateCache((spec) => this.toJson(spec));
+    this.templates = opts.templates === false || settings.customize ? null : new TemplateCache((spec) => this.toJson(spec));
   }
 
   /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */

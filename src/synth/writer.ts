@@ -19,10 +19,10 @@ export interface ExistingBotFile {
  * mtime, ctime and inode stay the same (creating, removing or renaming an entry changes them),
  * so re-rendering one bot of a large fleet does not read every shard again. As with the output
  * cache, a listing taken within the timestamp granularity of the directory's last change is not
- * reused (a later change in the same clock tick would keep the mtime). FLEETSYNTH_CACHE=off
- * reads every directory every time.
+ * reused (a later change in the same clock tick would keep the mtime). `remember: false`
+ * (FLEETSYNTH_CACHE=off in the CLI) reads every directory every time.
  */
-export function listBotFiles(outDir: string): ExistingBotFile[] {
+export function listBotFiles(outDir: string, opts: { readonly remember?: boolean } = {}): ExistingBotFile[] {
   const root = path.join(outDir, BOTS_DIR);
   let shards: fs.Dirent[];
   try {
@@ -31,7 +31,7 @@ export function listBotFiles(outDir: string): ExistingBotFile[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  const memo = process.env.FLEETSYNTH_CACHE === 'off' ? undefined : listingMemo(path.resolve(root));
+  const memo = opts.remember === false ? undefined : listingMemo(path.resolve(root));
   const out: ExistingBotFile[] = [];
   const present = new Set<string>();
   for (const shard of shards) {

@@ -68,7 +68,7 @@ export async function readTreeFromGit(repoDir: string, ref: string, subPath: str
     top = bare ? repoDir : (await runGit(repoDir, ['rev-parse', '--show-toplevel'])).stdout.trim();
     prefix = bare ? '' : (await runGit(repoDir, ['rev-parse', '--show-prefix'])).stdout.trim();
   } catch (e) {
-    throw new DiffBaseError(`${repoDir} is not inside a git repository (${(e as Error).message}); pass --base <dir> to compare with a directory`);
+    throw new DiffBaseError(`${repoDir} is not inside a git repository (${(e as Error).message})`, { hint: 'pass --base <dir> to compare with a directory' });
   }
   const inRepo = path.posix.normalize(path.posix.join(prefix, subPath.replace(/\\/g, '/'))).replace(/\/+$/, '');
   if (inRepo === '..' || inRepo.startsWith('../')) throw new DiffBaseError(`${subPath} is outside the repository ${top}`);

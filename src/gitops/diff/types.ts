@@ -1,4 +1,5 @@
 // The data of a diff: what a report shows and what publish's guards count.
+import { FleetsynthError } from '../../errors';
 
 /** Directory under the output root with the live service's own manifests. */
 export const PLATFORM_DIR = 'platform';
@@ -61,9 +62,8 @@ export interface DiffOptions {
 }
 
 /** Raised when the base cannot be read. */
-export class DiffBaseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DiffBaseError';
+export class DiffBaseError extends FleetsynthError {
+  constructor(message: string, opts: { readonly hint?: string } = {}) {
+    super(message, { hint: opts.hint ?? 'pass --base <git ref> of the repository in the current directory, or --base <dir>' });
   }
 }
