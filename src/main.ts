@@ -1,17 +1,20 @@
-// Entry of `cdk8s synth` (cdk8s.yaml): the same pipeline as `fleetsynth synth`, configured by env.
-// The source is FLEET_SOURCE, else MONGO_URI, else the embedded example fleet; the output
-// directory is the one the cdk8s CLI passes in CDK8S_OUTDIR.
+// Entry of `cdk8s synth` (cdk8s.yaml): the same pipeline and settings as `fleetsynth synth`, from
+// env and the platform config file. The source is FLEET_SOURCE, else MONGO_URI, else the config
+// file's `source`, else the embedded example fleet; the output directory is the one the cdk8s CLI passes in CDK8S_OUTDIR.
 import { failureMessage, reportSynth, runSynth } from './run-synth';
-import { renderSettingsFromEnv } from './settings';
-import { mongoNamesFromEnv, openSource } from './source';
+import { Source } from './source';
+import { openSettingsSource, resolveSettings } from './settings';
 
 async function run(): Promise<number> {
-  const source = openSource(undefined, process.env, mongoNamesFromEnv());
+  let source: Source | undefined;
   try {
+    // The same settings as `fleetsynth synth`: env, then fleetsynth.config.* (or FLEETSYNTH_CONFIG).
+    const settings = await resolveSettings({}, process.env);
+    source = openSettingsSource(settings.source);
     const r = await runSynth({
       source,
       outDir: process.env.CDK8S_OUTDIR ?? 'dist',
-      settings: renderSettingsFromEnv(),
+      settings: settings.render,
       allowEmpty: process.env.ALLOW_EMPTY === 'true',
     });
     return reportSynth(r, (s) => console.log(s), (s) => console.error(s));
@@ -21,7 +24,7 @@ async function run(): Promise<number> {
     console.error(`fleetsynth: ${msg}`);
     return 1;
   } finally {
-    await source.close();
+    await source?.close();
   }
 }
 

@@ -1,3 +1,4 @@
+import { ConfigError } from './config/errors';
 import { Source } from './source';
 import { SourceError } from './source/file';
 import { RenderSettings, checkSettings } from './settings';
@@ -45,6 +46,6 @@ export function reportSynth(r: SynthResult, log: (line: string) => void, err: (l
 
 /** Turns known failures into a message and exit code; rethrows bugs. */
 export function failureMessage(e: unknown): string | undefined {
-  if (e instanceof SourceError || e instanceof EmptySourceError) return e.message;
+  if (e instanceof SourceError || e instanceof EmptySourceError || e instanceof ConfigError) return e.message;
   return undefined;
 }

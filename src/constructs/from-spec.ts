@@ -21,7 +21,7 @@ export function botPodProps(spec: BotSpec, s: RenderSettings): BotPodProps {
     customBotVersion: spec.customBotVersion,
     redactedConfig: spec.redactedConfig,
     namespace: s.namespace,
-    image: s.runtimeImage,
+    image: spec.platform?.image ?? s.runtimeImage,
     imagePullPolicy: s.imagePullPolicy,
     resources: spec.resources,
     minioEndpoint: s.minioEndpoint,
@@ -32,12 +32,19 @@ export function botPodProps(spec: BotSpec, s: RenderSettings): BotPodProps {
     minioLogsBucket: s.minioLogsBucket,
     minioQueryResultsBucket: s.minioQueryResultsBucket,
     natsUrl: s.natsUrl,
+    pod: spec.platform?.pod,
   };
 }
 
 /** Props of a realtime bot's RealtimeBot. */
 export function realtimeBotProps(spec: BotSpec, s: RenderSettings): RealtimeBotProps {
-  return { ...botPodProps(spec, s), name: spec.objectName, configHash: spec.configHash };
+  return {
+    ...botPodProps(spec, s),
+    name: spec.objectName,
+    configHash: spec.configHash,
+    syncResources: spec.platform?.syncResources,
+    queryServerResources: spec.platform?.queryServerResources,
+  };
 }
 
 /** Props of a schedule's ScheduledBot. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
-import { checkSettings } from '../settings';
+import { ConfigError } from '../config/errors';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { SourceError } from '../source/file';
 import { EmptySourceError } from '../synth/synth';
 import { DiffBase, DiffBaseError, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
@@ -11,7 +11,7 @@ import { GitError, PushRejectedError, WorkspaceBusyError, WorkspaceError } from 
 type Io = { out: (s: string) => void; err: (s: string) => void };
 
 /** Failures a user can act on: shown as one message, exit status 1. Anything else is a bug and propagates. */
-const KNOWN = [DiffBaseError, GitError, PublishRefusedError, PushRejectedError, WorkspaceBusyError, WorkspaceError, SourceError, EmptySourceError];
+const KNOWN = [ConfigError, DiffBaseError, GitError, PublishRefusedError, PushRejectedError, WorkspaceBusyError, WorkspaceError, SourceError, EmptySourceError];
 
 function guarded(io: Io, setExit: (code: number) => void, fn: (o: Record<string, unknown>) => Promise<void>) {
   return async (o: Record<string, unknown>) => {
@@ -39,12 +39,13 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--allow-empty', 'accept a source with no documents (everything shows as removed)'),
   ).action(
     guarded(io, setExit, async (o) => {
-      const settings = settingsFrom(o);
+      const all = await resolveSettings(o, process.env);
+      const settings = all.render;
       const problems = checkSettings(settings);
       if (problems.length > 0) throw new SourceError(`invalid settings: ${problems.join('; ')}`);
       const baseArg = String(o.base);
       const base: DiffBase = isDirectory(baseArg) ? { dir: baseArg } : { repo: process.cwd(), ref: baseArg, path: String(o.out) };
-      const source = sourceFrom(o);
+      const source = openSettingsSource(all.source);
       try {
         const docs = await source.read();
         const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
@@ -73,11 +74,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)'),
   ).action(
     guarded(io, setExit, async (o) => {
-      const source = sourceFrom(o);
+      const settings = await resolveSettings(o, process.env);
+      const source = openSettingsSource(settings.source);
       try {
         const r = await publish({
           source,
-          settings: settingsFrom(o),
+          settings: settings.render,
           repo: String(o.repo),
           branch: String(o.branch),
           path: String(o.path),

@@ -1,8 +1,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
-import { checkSettings } from '../settings';
+import { ConfigError } from '../config/errors';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
 import { DEFAULT_MAX_QUERY_JOBS } from './query/server';
@@ -60,7 +60,16 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
   ).action(async (o) => {
-    const settings = settingsFrom(o);
+    let resolved;
+    try {
+      resolved = await resolveSettings(o, env);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      io.err(`fleetsynth serve: ${e.message}`);
+      setExit(2);
+      return;
+    }
+    const settings = resolved.render;
     const problems = checkSettings(settings);
     const repo = (o.repo as string | undefined) ?? env.GITOPS_REPO;
     if (!repo) problems.push('--repo (or GITOPS_REPO) is required: the GitOps repository to publish to');
@@ -83,7 +92,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       return;
     }
 
-    const src = sourceFrom(o);
+    const src = openSettingsSource(resolved.source);
     const source: ServeSource = src instanceof MongoSource ? { mongo: src } : { file: src.describe(), readOnly: src.describe() === EXAMPLE_FLEET };
     const logger = createLogger();
     if ('file' in source && source.readOnly) logger.warn({ file: source.file }, 'serving the embedded example fleet read-only: events are not written anywhere (use --source or MONGO_URI)');
