@@ -238,3 +238,20 @@ test('image: tag or digest over the runtime image, repository for a mirror', () 
   expect(applyImage('localhost:5000/runtime', { repository: 'r/x' })).toBe('r/x');
   expect(applyImage('runtime:1.14.0', { tag: '1.14.0', digest: `sha256:${'b'.repeat(64)}` })).toBe(`runtime@sha256:${'b'.repeat(64)}`);
 });
+
+describe('Argo CD: a field the config renders stops being ignored', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { renderArgoCd } = require('../src/argocd/argocd') as typeof import('../src/argocd/argocd');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { podFieldsOf } = require('../src/argocd/generate') as typeof import('../src/argocd/generate');
+  const pointers = (fields: string[]) =>
+    renderArgoCd({ repoUrl: 'https://example.com/r.git', renderedPodFields: fields })
+      .filter((f) => f.file !== 'appproject.yaml')
+      .flatMap((f) => JSON.stringify(YAML.parse(f.yaml.replace(/^#.*\n/gm, '')).spec).match(/"\/spec\/[^"]*terminationGracePeriodSeconds"/g) ?? []);
+  test('terminationGracePeriodSeconds in pod: (or a rule) removes its CronJob pointer from every Application', () => {
+    expect(pointers([]).length).toBeGreaterThan(0);
+    const fields = podFieldsOf(withConfig({ rules: [{ match: { kind: 'scheduled' }, pod: { terminationGracePeriodSeconds: 120 } }] }));
+    expect(fields).toEqual(['terminationGracePeriodSeconds']);
+    expect(pointers(fields)).toEqual([]);
+  });
+});

@@ -151,8 +151,8 @@ export const configFileSchema = z.strictObject({
   platform: platformBlock.optional(),
 });
 
-/** A validated config file (the JS `customize` hook apart). */
-export type ConfigFile = z.infer<typeof configFileSchema>;
+/** A validated config file (the JS `customize` hook apart); the settings keys come from the option table. */
+export type ConfigFile = z.infer<typeof configFileSchema> & { readonly [setting: string]: unknown };
 /** The `pod:` block. */
 export type PodBlock = z.infer<typeof podBlock>;
 /** The `resources:` block. */
