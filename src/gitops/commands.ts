@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
 import { ExitCode, assertNoProblems } from '../errors';
-import { checkSettings } from '../settings';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
 import { publish } from './publish';
 
@@ -21,11 +20,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--out <dir>', 'output root whose committed copy at --base is compared (ignored when --base is a directory)', 'dist')
       .option('--allow-empty', 'accept a source with no documents (everything shows as removed)'),
   ).action(async (o: Record<string, unknown>) => {
-    const settings = settingsFrom(o, env);
+    const all = await resolveSettings(o, env);
+    const settings = all.render;
     assertNoProblems(checkSettings(settings));
     const baseArg = String(o.base);
     const base: DiffBase = isDirectory(baseArg) ? { dir: baseArg } : { repo: process.cwd(), ref: baseArg, path: String(o.out) };
-    const source = sourceFrom(o, env);
+    const source = openSettingsSource(all.source);
     try {
       const docs = await source.read();
       const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
@@ -52,11 +52,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--argocd-webhook <url>', 'Argo CD webhook URL to notify after a push (env ARGOCD_WEBHOOK_URL; secret from env ARGOCD_WEBHOOK_SECRET)')
       .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)'),
   ).action(async (o: Record<string, unknown>) => {
-    const source = sourceFrom(o, env);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
       const r = await publish({
         source,
-        settings: settingsFrom(o, env),
+        settings: settings.render,
         repo: String(o.repo),
         branch: String(o.branch),
         path: String(o.path),
