@@ -219,6 +219,8 @@ describe('renderArgoCd', () => {
     const t = s.spec.template;
     expect(t.metadata.name).toBe('fleetsynth-{{path.basename}}');
     expect(t.metadata.annotations['argocd.argoproj.io/compare-options']).toBe('ServerSideDiff=true');
+    // A commit that touches one shard refreshes only that shard's Application.
+    expect(t.metadata.annotations['argocd.argoproj.io/manifest-generate-paths']).toBe('.');
     expect(t.spec.project).toBe('fleetsynth');
     expect(t.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'the0' });
     expect(t.spec.source).toMatchObject({ repoURL: EXAMPLE_REPO_URL, targetRevision: 'main', path: '{{path}}' });
@@ -252,6 +254,7 @@ describe('renderArgoCd', () => {
     const a = parse(renderArgoCd(DEFAULTS))['platform-application.yaml'];
     expect(a.metadata).toMatchObject({ name: 'fleetsynth-platform', namespace: 'argocd' });
     expect(a.metadata.finalizers).toBeUndefined(); // deleting the Application keeps the live service
+    expect(a.metadata.annotations['argocd.argoproj.io/manifest-generate-paths']).toBe('.');
     expect(a.spec.project).toBe('fleetsynth');
     expect(a.spec.source).toMatchObject({ repoURL: EXAMPLE_REPO_URL, targetRevision: 'main', path: 'dist/platform' });
     expect(a.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'the0' });

@@ -159,6 +159,14 @@ export const SYNC_OPTIONS: readonly string[] = [
 /** Server-Side Diff: the API server predicts the live object, so its defaults never show as drift. */
 const COMPARE_OPTIONS = { 'argocd.argoproj.io/compare-options': 'ServerSideDiff=true' };
 
+/**
+ * `.` = the Application's own source directory. Argo CD caches generated manifests by commit; with
+ * this annotation a new commit that touches no file under the path reuses the cache (and a webhook
+ * refreshes only the Applications whose paths changed), so one bot's commit regenerates one shard,
+ * not all of them.
+ */
+const MANIFEST_PATHS = { 'argocd.argoproj.io/manifest-generate-paths': '.' };
+
 interface Resolved {
   readonly repoUrl: string;
   readonly targetRevision: string;
@@ -268,7 +276,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
         metadata: {
           name: `${o.project}-{{path.basename}}`,
           labels: { ...MANAGED_BY, 'fleetsynth.io/shard': '{{path.basename}}' },
-          annotations: { ...COMPARE_OPTIONS },
+          annotations: { ...COMPARE_OPTIONS, ...MANIFEST_PATHS },
         },
         spec: {
           project: o.project,
@@ -299,7 +307,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
       name: `${o.project}-platform`,
       namespace: o.argoNamespace,
       labels: { ...MANAGED_BY },
-      annotations: { ...COMPARE_OPTIONS },
+      annotations: { ...COMPARE_OPTIONS, ...MANIFEST_PATHS },
     },
     spec: {
       project: o.project,

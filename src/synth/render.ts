@@ -33,6 +33,7 @@ function cdk8sParts() {
     cdk8s: require('cdk8s') as typeof import('cdk8s'),
     RealtimeBot: (require('../constructs/realtime-bot') as typeof import('../constructs/realtime-bot')).RealtimeBot,
     ScheduledBot: (require('../constructs/scheduled-bot') as typeof import('../constructs/scheduled-bot')).ScheduledBot,
+    props: require('../constructs/from-spec') as typeof import('../constructs/from-spec'),
     applyCustomizer: (require('../constructs/customize') as typeof import('../constructs/customize')).applyCustomizer,
   });
   /* eslint-enable @typescript-eslint/no-require-imports */
@@ -42,6 +43,7 @@ let loaded:
       cdk8s: typeof import('cdk8s');
       RealtimeBot: typeof import('../constructs/realtime-bot').RealtimeBot;
       ScheduledBot: typeof import('../constructs/scheduled-bot').ScheduledBot;
+      props: typeof import('../constructs/from-spec');
       applyCustomizer: typeof import('../constructs/customize').applyCustomizer;
     }
   | undefined;
@@ -52,9 +54,9 @@ let loaded:
  * throws a ProtectedFieldError, which fails that bot only.
  */
 export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
-  const { RealtimeBot, ScheduledBot, applyCustomizer } = cdk8sParts();
-  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', { spec, settings });
-  else new ScheduledBot(chart, 'Bot', { spec, settings });
+  const { RealtimeBot, ScheduledBot, props, applyCustomizer } = cdk8sParts();
+  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', props.realtimeBotProps(spec, settings));
+  else new ScheduledBot(chart, 'Bot', props.scheduledBotProps(spec, settings));
   if (settings.customize) applyCustomizer(settings.customize, spec, chart);
 }
 
