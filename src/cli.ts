@@ -2,12 +2,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { registerArgoCdCommand } from './argocd/generate';
 import { ExitCode, FleetsynthError, describeError } from './errors';
 import { registerGitopsCommands } from './gitops/commands';
+import { modelOptions } from './config/model-options';
 import { buildFleet } from './model/fleet';
-import { secretKeyMatcher } from './model/secrets';
 import { reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
-import { RenderSettings, renderSettingsFromEnv } from './settings';
-import { mongoNamesFromEnv, openSource } from './source';
+import { addRenderOptions, openSettingsSource, resolveSettings } from './settings';
 import { cacheOptionsFromEnv } from './synth/cache';
 
 const intArg = (v: string) => {
@@ -15,48 +14,6 @@ const intArg = (v: string) => {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
 };
-
-/** Render-setting flags shared by synth, diff, publish and serve. */
-export function addRenderOptions(cmd: Command): Command {
-  return cmd
-    .option('--source <uri|path>', 'mongodb:// URI or fleet file (YAML/JSON); default: $FLEET_SOURCE, $MONGO_URI, else examples/fleet.yaml')
-    .option('--namespace <ns>', 'namespace of the bot objects (env NAMESPACE)')
-    .option('--shards <n>', 'number of shard directories (env SHARDS)', intArg)
-    .option('--runtime-image <image>', 'runtime image of every bot container (env RUNTIME_IMAGE)')
-    .option('--minio-secret <name>', 'Secret with minio-access-key / minio-secret-key (env MINIO_SECRET_NAME)')
-    .option('--minio-endpoint <host:port>', 'MinIO endpoint passed to pods (env MINIO_ENDPOINT)')
-    .option('--minio-bucket <bucket>', 'code bucket passed to pods as MINIO_CODE_BUCKET (env MINIO_BUCKET)')
-    .option('--nats-url <url>', 'NATS URL passed to pods for live logs (env NATS_URL)')
-    .option('--secret-keys <keys>', 'extra config key names treated as secret, comma-separated (env SECRET_KEYS)')
-    .option('--bots-db <db>', 'database of realtime bots (env BOTS_DB)')
-    .option('--schedules-db <db>', 'database of schedules (env SCHEDULES_DB)');
-}
-
-/** Settings from env, then flags. */
-export function settingsFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RenderSettings {
-  const base = renderSettingsFromEnv(env);
-  return {
-    ...base,
-    namespace: (o.namespace as string) ?? base.namespace,
-    shards: (o.shards as number) ?? base.shards,
-    runtimeImage: (o.runtimeImage as string) ?? base.runtimeImage,
-    minioSecretName: (o.minioSecret as string) ?? base.minioSecretName,
-    minioEndpoint: (o.minioEndpoint as string) ?? base.minioEndpoint,
-    minioCodeBucket: (o.minioBucket as string) ?? base.minioCodeBucket,
-    natsUrl: (o.natsUrl as string) ?? base.natsUrl,
-    secretKeys: o.secretKeys !== undefined ? String(o.secretKeys).split(',').map((k) => k.trim()).filter(Boolean) : base.secretKeys,
-  };
-}
-
-/** Source from flags and env. */
-export function sourceFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env) {
-  const names = mongoNamesFromEnv(env);
-  return openSource(o.source as string | undefined, env, {
-    ...names,
-    botsDb: (o.botsDb as string) ?? names.botsDb,
-    schedulesDb: (o.schedulesDb as string) ?? names.schedulesDb,
-  });
-}
 
 /** Where a command prints: stdout and stderr lines. */
 export interface CliIo {
@@ -83,9 +40,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, env: No
       .option('--workers <n>', 'render threads (default: one per core for large fleets)', intArg)
       .addOption(new Option('--dry-run', 'render and report, write nothing')),
   ).action(async (o) => {
-    const source = sourceFrom(o, env);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
-      const r = await runSynth({ source, outDir: o.out, settings: settingsFrom(o, env), allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun, cache: cacheOptionsFromEnv(env) });
+      const r = await runSynth({ source, outDir: o.out, settings: settings.render, allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun, cache: cacheOptionsFromEnv(env) });
       setExit(reportSynth(r, io.out, io.err));
     } finally {
       await source.close();
@@ -95,10 +53,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, env: No
   addRenderOptions(
     program.command('validate').description('check every document (ids, runtimes, crons, paths, quantities, name collisions) and render nothing'),
   ).action(async (o) => {
-    const source = sourceFrom(o, env);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
-      const settings = settingsFrom(o, env);
-      const fleet = buildFleet(await source.read(), { isSecretKey: secretKeyMatcher(settings.secretKeys) });
+      const fleet = buildFleet(await source.read(), modelOptions(settings.render));
       for (const w of fleet.warnings) io.err(`warning: ${w.collection}/${w.id}: ${w.message}`);
       for (const e of fleet.errors) io.err(`error: ${e}`);
       const c = fleet.counts;

@@ -41,17 +41,32 @@ export class FleetsynthError extends Error {
   }
 }
 
-/** Bad configuration: invalid settings, flags or env values. Always exit code 3. */
+/**
+ * Bad configuration: invalid settings, flags, env values or a platform config file. Always exit
+ * code 3, and nothing has been written or deleted. `new ConfigError(problems)` for flags and env,
+ * `new ConfigError(file, problems)` for a config file (each problem names its key path).
+ */
 export class ConfigError extends FleetsynthError {
-  constructor(
-    /** One line per problem, each naming the flag, env var or setting. */
-    readonly problems: readonly string[],
-    opts: { readonly hint?: string } = {},
-  ) {
-    super(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`, {
+  /** One line per problem, each naming the flag, env var, setting or key path. */
+  readonly problems: readonly string[];
+  /** The config file (or `environment`), when the problems are in one. */
+  readonly file?: string;
+
+  constructor(problems: readonly string[], opts?: { readonly hint?: string });
+  constructor(file: string, problems: readonly string[], opts?: { readonly hint?: string });
+  constructor(a: string | readonly string[], b?: readonly string[] | { readonly hint?: string }, c?: { readonly hint?: string }) {
+    const file = typeof a === 'string' ? a : undefined;
+    const problems = typeof a === 'string' ? (b as readonly string[]) : a;
+    const opts = (typeof a === 'string' ? c : (b as { readonly hint?: string } | undefined)) ?? {};
+    const head = file ? `${file}: ` : 'invalid configuration: ';
+    super(problems.length === 1 ? `${head}${problems[0]}` : `${head}${problems.length} problems:\n  ${problems.join('\n  ')}`, {
       exitCode: ExitCode.CONFIG,
-      hint: opts.hint ?? 'run `fleetsynth <command> --help` for the flags and the env vars they read',
+      hint:
+        opts.hint ??
+        (file ? 'fix the key paths above (the JSON Schema fleetsynth.config.schema.json helps in an editor); nothing was written' : 'run `fleetsynth <command> --help` for the flags and the env vars they read'),
     });
+    this.problems = problems;
+    if (file) this.file = file;
   }
 }
 

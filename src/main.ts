@@ -1,20 +1,23 @@
-// Entry of `cdk8s synth` (cdk8s.yaml): the same pipeline as `fleetsynth synth`, configured by env.
-// The source is FLEET_SOURCE, else MONGO_URI, else the embedded example fleet; the output
-// directory is the one the cdk8s CLI passes in CDK8S_OUTDIR. Failures are caught here once, as
-// in the CLI (exit codes: README, "Exit codes").
+// Entry of `cdk8s synth` (cdk8s.yaml): the same pipeline and settings as `fleetsynth synth`, from
+// env and the platform config file. The source is FLEET_SOURCE, else MONGO_URI, else the config
+// file's `source`, else the embedded example fleet; the output directory is the one the cdk8s CLI
+// passes in CDK8S_OUTDIR. Failures are caught here once, as in the CLI (README, "Exit codes").
 import { FleetsynthError, describeError } from './errors';
 import { reportSynth, runSynth } from './run-synth';
-import { renderSettingsFromEnv } from './settings';
-import { mongoNamesFromEnv, openSource } from './source';
+import { openSettingsSource, resolveSettings } from './settings';
+import type { Source } from './source';
 import { cacheOptionsFromEnv } from './synth/cache';
 
 async function run(env: NodeJS.ProcessEnv): Promise<number> {
-  const source = openSource(undefined, env, mongoNamesFromEnv(env));
+  let source: Source | undefined;
   try {
+    // The same settings as `fleetsynth synth`: env, then fleetsynth.config.* (or FLEETSYNTH_CONFIG).
+    const settings = await resolveSettings({}, env);
+    source = openSettingsSource(settings.source);
     const r = await runSynth({
       source,
       outDir: env.CDK8S_OUTDIR ?? 'dist',
-      settings: renderSettingsFromEnv(env),
+      settings: settings.render,
       allowEmpty: env.ALLOW_EMPTY === 'true',
       cache: cacheOptionsFromEnv(env),
     });
@@ -24,7 +27,7 @@ async function run(env: NodeJS.ProcessEnv): Promise<number> {
     for (const line of describeError(e)) console.error(line);
     return e.exitCode;
   } finally {
-    await source.close();
+    await source?.close();
   }
 }
 

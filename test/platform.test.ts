@@ -72,7 +72,8 @@ describe('renderPlatform', () => {
     for (const o of objects) {
       expect(o.metadata.labels['app.kubernetes.io/managed-by']).toBe('fleetsynth');
       expect(o.metadata.namespace).toBe('trading');
-      expect(o.metadata.name).toBe('fleetsynth');
+      // The query Service carries the name the0's API calls (RUNTIME_QUERY_URL default of its chart).
+      expect(o.metadata.name).toBe(o.kind === 'Service' ? 'the0-bot-controller' : 'fleetsynth');
       const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
       expect(allowed).toContain(`${group}/${o.kind}`);
     }
@@ -188,7 +189,7 @@ describe('Deployment', () => {
     for (const [name, key] of [
       ['MINIO_ACCESS_KEY', 'minio-access-key'],
       ['MINIO_SECRET_KEY', 'minio-secret-key'],
-      ['MONGO_URI', 'mongo-uri'],
+      ['MONGO_URI', 'mongo-url'],
       ['GITOPS_REPO', 'gitops-repo'],
     ]) {
       expect(env[name]).toEqual({ name, valueFrom: { secretKeyRef: { name: 'the0-secrets', key } } });
@@ -211,13 +212,25 @@ describe('Service and NetworkPolicy', () => {
     for (const [k, v] of Object.entries(svc.spec.selector)) expect(podLabels[k]).toBe(v);
   });
 
-  test('ingress: 9477 from anywhere, 8080 from this namespace only, nothing else', () => {
+  test("ingress: 9477 only from the0's API pods (never the bot pods), 8080 from this namespace only, nothing else", () => {
     for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(podLabels[k]).toBe(v);
     expect(np.spec.policyTypes).toEqual(['Ingress']);
     expect(np.spec.ingress).toEqual([
-      { ports: [{ port: 9477, protocol: 'TCP' }] },
+      { from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'api', 'app.kubernetes.io/name': 'the0' } } }], ports: [{ port: 9477, protocol: 'TCP' }] },
       { from: [{ podSelector: {} }], ports: [{ port: 8080, protocol: 'TCP' }] },
     ]);
+  });
+
+  test('the platform config names the Service, the Secret keys and the query clients', () => {
+    const objs = platformObjects({
+      ...SETTINGS,
+      platform: { serviceName: 'runtime-query', secretKeys: { mongoUri: 'MONGO_URI', gitopsRepo: 'repo-url' }, queryClients: { podSelector: { app: 'api' }, namespaceSelector: { team: 'the0' } } },
+    }) as Obj[];
+    expect(objs.find((o) => o.kind === 'Service').metadata.name).toBe('runtime-query');
+    const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env.find((e: Obj) => e.name === 'MONGO_URI').valueFrom.secretKeyRef).toEqual({ name: 'the0-secrets', key: 'MONGO_URI' });
+    expect(env.find((e: Obj) => e.name === 'GITOPS_REPO').valueFrom.secretKeyRef).toEqual({ name: 'the0-secrets', key: 'repo-url' });
+    expect(objs.find((o) => o.kind === 'NetworkPolicy').spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { app: 'api' } }, namespaceSelector: { matchLabels: { team: 'the0' } } }]);
   });
 });
 

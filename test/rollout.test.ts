@@ -170,3 +170,38 @@ describe('rollout decisions', () => {
     expect(newcomers.some((id) => generationFor(state, id) === 'to')).toBe(true);
   });
 });
+
+describe('generations', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DEFAULT_SETTINGS } = require('../src/settings') as typeof import('../src/settings');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const g = require('../src/gitops/rollout/generation') as typeof import('../src/gitops/rollout/generation');
+
+  test('same settings, same generation; any render input or the version changes it', () => {
+    const a = g.generationOf(g.renderInputs(DEFAULT_SETTINGS), '1.0.0');
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(g.generationOf(g.renderInputs({ ...DEFAULT_SETTINGS }), '1.0.0')).toBe(a);
+    expect(g.generationOf(g.renderInputs({ ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }), '1.0.0')).not.toBe(a);
+    expect(g.generationOf(g.renderInputs(DEFAULT_SETTINGS), '1.0.1')).not.toBe(a);
+    // Where the config came from and a hook are not inputs.
+    expect(g.generationOf(g.renderInputs({ ...DEFAULT_SETTINGS, configFile: '/x/fleetsynth.config.yaml', customize: () => undefined } as never), '1.0.0')).toBe(a);
+  });
+
+  test('the config-hash key never reaches the stored inputs; its fingerprint does', () => {
+    const key = 'a-very-secret-hash-key-of-32-bytes!!';
+    const inputs = g.renderInputs({ ...DEFAULT_SETTINGS, configHashKey: key } as never);
+    expect(JSON.stringify(inputs)).not.toContain(key);
+    expect(inputs.configHashKeyId).toMatch(/^[0-9a-f]{12}$/);
+    const back = g.settingsFromInputs(inputs, { ...DEFAULT_SETTINGS, configHashKey: key } as never) as unknown as Record<string, unknown>;
+    expect(back.configHashKey).toBe(key);
+    expect(back.configHashKeyId).toBeUndefined();
+  });
+
+  test('stored inputs render old-generation bots with the old values', () => {
+    const old = g.renderInputs({ ...DEFAULT_SETTINGS, runtimeImage: 'rt:1', namespace: 'bots' });
+    const back = g.settingsFromInputs(JSON.parse(JSON.stringify(old)), { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' });
+    expect(back.runtimeImage).toBe('rt:1');
+    expect(back.namespace).toBe('bots');
+    expect(g.describeChange(old, g.renderInputs({ ...DEFAULT_SETTINGS, runtimeImage: 'rt:2', namespace: 'bots' }))).toEqual(['runtimeImage "rt:1" → "rt:2"']);
+  });
+});

@@ -35,6 +35,11 @@ export interface ArgoCdOptions {
   readonly project?: string;
   /** Glob of shard directories relative to R; each match becomes one Application. @default 'bots/*' */
   readonly shardGlob?: string;
+  /**
+   * Pod-spec fields the platform config renders (`pod:` keys of the config and its rules, e.g.
+   * `terminationGracePeriodSeconds`): never ignored, or Argo CD would never apply them. @default none
+   */
+  readonly renderedPodFields?: readonly string[];
 }
 
 /** One rendered file: its name inside the output directory and its exact content. */
@@ -210,11 +215,13 @@ function join(...parts: string[]): string {
   return parts.filter((p) => p !== '').join('/');
 }
 
-function ignoreDifferences(): ApplicationSpecIgnoreDifferences[] & ApplicationSetSpecTemplateSpecIgnoreDifferences[] {
+function ignoreDifferences(rendered: readonly string[] = []): ApplicationSpecIgnoreDifferences[] & ApplicationSetSpecTemplateSpecIgnoreDifferences[] {
+  // A field the config renders must be applied from Git: drop its pointer (`.../spec/<field>`).
+  const keep = (pointer: string) => !rendered.some((f) => pointer.endsWith(`/spec/${f}`));
   return IGNORED_DIFFERENCES.map((d) => ({
     group: d.group,
     kind: d.kind,
-    jsonPointers: [...d.jsonPointers],
+    jsonPointers: d.jsonPointers.filter(keep),
     ...(d.managedFieldsManagers ? { managedFieldsManagers: [...d.managedFieldsManagers] } : {}),
   }));
 }
@@ -296,7 +303,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
           // allowEmpty: the last bot of a shard can be deleted; mass deletion is stopped earlier,
           // by fleetsynth's publish guards, before anything reaches Git.
           syncPolicy: syncPolicy(true),
-          ignoreDifferences: ignoreDifferences(),
+          ignoreDifferences: ignoreDifferences(opts.renderedPodFields),
         },
       },
     },
@@ -321,7 +328,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
       destination: { ...destination },
       // An empty platform directory is a mistake, never an intent: do not prune the live service.
       syncPolicy: syncPolicy(false),
-      ignoreDifferences: ignoreDifferences(),
+      ignoreDifferences: ignoreDifferences(opts.renderedPodFields),
     },
   });
 

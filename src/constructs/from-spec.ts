@@ -21,7 +21,7 @@ export function botPodProps(spec: BotSpec, s: RenderSettings): BotPodProps {
     customBotVersion: spec.customBotVersion,
     redactedConfig: spec.redactedConfig,
     namespace: s.namespace,
-    image: s.runtimeImage,
+    image: spec.platform?.image ?? s.runtimeImage,
     imagePullPolicy: s.imagePullPolicy,
     resources: spec.resources,
     minioEndpoint: s.minioEndpoint,
@@ -32,18 +32,43 @@ export function botPodProps(spec: BotSpec, s: RenderSettings): BotPodProps {
     minioLogsBucket: s.minioLogsBucket,
     minioQueryResultsBucket: s.minioQueryResultsBucket,
     natsUrl: s.natsUrl,
+    pod: spec.platform?.pod,
+  };
+}
+
+/** The bot NetworkPolicy the settings ask for (`networkPolicy.enabled`), else undefined. */
+export function botNetworkPolicyOptions(s: RenderSettings): RealtimeBotProps['networkPolicy'] {
+  const np = s.networkPolicy;
+  if (!np?.enabled) return undefined;
+  const minioPort = Number(/:(\d+)$/.exec(s.minioEndpoint)?.[1] ?? (s.minioUseSsl ? 443 : 80));
+  const natsPort = s.natsUrl ? Number(/:(\d+)(\/|$)/.exec(s.natsUrl.replace(/^[a-z]+:\/\//, ''))?.[1] ?? 4222) : undefined;
+  const { port: mPort, ...minioPeer } = np.minio ?? {};
+  const { port: nPort, ...natsPeer } = np.nats ?? {};
+  return {
+    queryFrom: np.queryFrom,
+    dns: np.dns,
+    minio: { ...minioPeer, port: mPort ?? minioPort },
+    nats: natsPort !== undefined || nPort !== undefined ? { ...natsPeer, port: nPort ?? natsPort! } : undefined,
+    egress: np.egress,
   };
 }
 
 /** Props of a realtime bot's RealtimeBot. */
 export function realtimeBotProps(spec: BotSpec, s: RenderSettings): RealtimeBotProps {
-  return { ...botPodProps(spec, s), name: spec.objectName, configHash: spec.configHash };
+  return {
+    ...botPodProps(spec, s),
+    name: spec.objectName,
+    configHash: spec.configHash,
+    syncResources: spec.platform?.syncResources,
+    queryServerResources: spec.platform?.queryServerResources,
+    networkPolicy: botNetworkPolicyOptions(s),
+  };
 }
 
 /** Props of a schedule's ScheduledBot. */
 export function scheduledBotProps(spec: BotSpec, s: RenderSettings): ScheduledBotProps {
   if (spec.schedule === undefined) throw new Error(`schedule ${spec.id} has no converted cron expression`);
-  return { ...botPodProps(spec, s), name: spec.objectName, schedule: spec.schedule, configHash: spec.configHash };
+  return { ...botPodProps(spec, s), name: spec.objectName, schedule: spec.schedule, configHash: spec.configHash, networkPolicy: botNetworkPolicyOptions(s) };
 }
 
 /** What one query Job needs besides the bot and the settings. */

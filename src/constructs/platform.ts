@@ -21,12 +21,15 @@ export const PLATFORM_HEALTH_PORT = 8080;
 /** Where the git working copy lives (an emptyDir: the repository is the state, not the pod). */
 export const PLATFORM_WORK_DIR = '/var/lib/fleetsynth';
 
-/** Keys fleetsynth reads from the platform Secret (`settings.minioSecretName`, default `the0-secrets`). */
+/**
+ * Keys fleetsynth reads from the platform Secret (`settings.minioSecretName`, default `the0-secrets`):
+ * the names the0's Helm chart gives them in `<release>-secrets` (k8s/templates/secrets.yaml).
+ */
 export const PLATFORM_SECRET_KEYS = {
   minioAccessKey: 'minio-access-key',
   minioSecretKey: 'minio-secret-key',
-  /** MongoDB URI (it carries credentials). */
-  mongoUri: 'mongo-uri',
+  /** MongoDB URI (it carries credentials); the chart's key. */
+  mongoUri: 'mongo-url',
   /** GitOps repository URL, e.g. `https://x-access-token:<token>@github.com/acme/fleet-gitops.git`. */
   gitopsRepo: 'gitops-repo',
 } as const;
@@ -46,6 +49,18 @@ export interface PlatformProps {
 const SELECTOR = { 'app.kubernetes.io/name': PLATFORM_NAME } as const;
 
 /**
+ * Name of the query API Service: the one the0's API calls by default (chart value
+ * `the0Api.env.RUNTIME_QUERY_URL: http://the0-bot-controller:9477`, free once the chart runs with
+ * `botController.enabled: false`).
+ */
+export const DEFAULT_QUERY_SERVICE_NAME = 'the0-bot-controller';
+
+/** Pods allowed to call the query API by default: the0's API pods as its chart labels them. */
+export const DEFAULT_QUERY_CLIENTS: { readonly podSelector: Readonly<Record<string, string>> } = {
+  podSelector: { 'app.kubernetes.io/name': 'the0', 'app.kubernetes.io/component': 'api' },
+};
+
+/**
  * The live service: one replica (one publisher to Git; Recreate so two never overlap), locked
  * down (non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp), with the
  * least API access it needs and ingress only to its two ports.
@@ -59,6 +74,9 @@ export class Platform extends Construct {
   constructor(scope: Construct, id: string, props: PlatformProps) {
     super(scope, id);
     const s = props.settings;
+    const p = s.platform ?? {};
+    const keys = { ...PLATFORM_SECRET_KEYS, ...p.secretKeys };
+    const clients = p.queryClients ?? DEFAULT_QUERY_CLIENTS;
     const labels = { ...SELECTOR, 'app.kubernetes.io/component': 'serve', ...FLEETSYNTH_LABEL };
     const meta = (extra: Record<string, string> = {}) => ({ name: PLATFORM_NAME, namespace: s.namespace, labels: { ...labels, ...extra } });
 
@@ -90,7 +108,7 @@ export class Platform extends Construct {
     });
 
     new k8s.KubeService(this, 'Service', {
-      metadata: meta(),
+      metadata: { ...meta(), name: p.serviceName ?? DEFAULT_QUERY_SERVICE_NAME },
       spec: {
         type: 'ClusterIP',
         selector: { ...SELECTOR },
@@ -104,16 +122,16 @@ export class Platform extends Construct {
     const secretRef = (key: string) => ({ secretKeyRef: { name: s.minioSecretName, key } });
     const env: k8s.EnvVar[] = [
       { name: 'NAMESPACE', value: s.namespace },
-      { name: 'MONGO_URI', valueFrom: secretRef(PLATFORM_SECRET_KEYS.mongoUri) },
-      { name: 'GITOPS_REPO', valueFrom: secretRef(PLATFORM_SECRET_KEYS.gitopsRepo) },
+      { name: 'MONGO_URI', valueFrom: secretRef(keys.mongoUri) },
+      { name: 'GITOPS_REPO', valueFrom: secretRef(keys.gitopsRepo) },
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },
       ...(s.natsUrl ? [{ name: 'NATS_URL', value: s.natsUrl }] : []),
       { name: 'MINIO_ENDPOINT', value: s.minioEndpoint },
       { name: 'MINIO_USE_SSL', value: s.minioUseSsl ? 'true' : 'false' },
-      { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.minioAccessKey) },
-      { name: 'MINIO_SECRET_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.minioSecretKey) },
+      { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(keys.minioAccessKey) },
+      { name: 'MINIO_SECRET_KEY', valueFrom: secretRef(keys.minioSecretKey) },
       { name: 'MINIO_SECRET_NAME', value: s.minioSecretName },
       { name: 'MINIO_BUCKET', value: s.minioCodeBucket },
       ...(s.minioStateBucket ? [{ name: 'MINIO_STATE_BUCKET', value: s.minioStateBucket }] : []),
@@ -204,8 +222,10 @@ export class Platform extends Construct {
       },
     });
 
-    // Ingress to the query API from anywhere allowed to reach the namespace's Services, and to
-    // health/metrics from pods of this namespace (Prometheus); nothing else. Egress stays open:
+    // Ingress to the query API only from the0's API pods (configurable: platform.queryClients): a
+    // bot pod runs a user's code, and the query API answers for every bot, so a bot allowed to
+    // call it could query other users' bots. Health/metrics from pods of this namespace
+    // (Prometheus); nothing else. Egress stays open:
     // serve talks to the API server, MongoDB, NATS, MinIO, the Git host and the bots' query ports.
     new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
       metadata: meta(),
@@ -213,12 +233,20 @@ export class Platform extends Construct {
         podSelector: { matchLabels: { ...SELECTOR } },
         policyTypes: ['Ingress'],
         ingress: [
-          { ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_QUERY_PORT), protocol: 'TCP' }] },
+          { from: [peerOf(clients)], ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_QUERY_PORT), protocol: 'TCP' }] },
           { from: [{ podSelector: {} }], ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_HEALTH_PORT), protocol: 'TCP' }] },
         ],
       },
     });
   }
+}
+
+/** A NetworkPolicy peer from labels (matchLabels only). */
+export function peerOf(p: { readonly podSelector?: Readonly<Record<string, string>>; readonly namespaceSelector?: Readonly<Record<string, string>> }): k8s.NetworkPolicyPeer {
+  return {
+    podSelector: { matchLabels: { ...p.podSelector } },
+    ...(p.namespaceSelector ? { namespaceSelector: { matchLabels: { ...p.namespaceSelector } } } : {}),
+  };
 }
 
 /** Options of renderPlatform. */
@@ -237,7 +265,7 @@ export function platformObjects(settings: RenderSettings, opts: RenderPlatformOp
   const chart = new Chart(app, 'platform');
   new Platform(chart, 'Platform', {
     settings,
-    image: opts.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
+    image: opts.image || settings.platform?.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
     gitopsBranch: opts.gitopsBranch,
     gitopsPath: opts.gitopsPath,
   });

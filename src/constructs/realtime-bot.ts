@@ -2,6 +2,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { deploymentName } from '../model/names';
 import type { Resources } from '../model/bot';
+import { BotNetworkPolicy, BotNetworkPolicyProps } from './network-policy';
 import {
   ANNOTATIONS, BotPodProps, DEFAULT_NAMESPACE, FLEETSYNTH_LABEL, LABELS, MANAGED_BY, QUERY_PORT, botContainer, botLabels, botPodTemplate,
   queryServerContainer, syncContainer,
@@ -17,6 +18,8 @@ export interface RealtimeBotProps extends BotPodProps {
   readonly syncResources?: Resources;
   /** `query-server` requests and limits. @default SPEC §2.6 (32Mi/10m, limits 128Mi/200m) */
   readonly queryServerResources?: Resources;
+  /** A NetworkPolicy for the bot's pods (name and selector filled in). @default none */
+  readonly networkPolicy?: Omit<BotNetworkPolicyProps, 'botId' | 'name' | 'namespace' | 'queryIngress'>;
 }
 
 /**
@@ -28,6 +31,8 @@ export class RealtimeBot extends Construct {
   readonly deployment: k8s.KubeDeployment;
   /** The headless query Service, when the bot is query-capable. */
   readonly service?: k8s.KubeService;
+  /** The bot's NetworkPolicy, when asked for. */
+  readonly networkPolicy?: BotNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: RealtimeBotProps) {
     super(scope, id);
@@ -68,6 +73,9 @@ export class RealtimeBot extends Construct {
           ports: [{ name: 'query', port: QUERY_PORT, targetPort: k8s.IntOrString.fromNumber(QUERY_PORT), protocol: 'TCP' }],
         },
       });
+    }
+    if (props.networkPolicy) {
+      this.networkPolicy = new BotNetworkPolicy(this, 'NetworkPolicy', { ...props.networkPolicy, botId: props.botId, name, namespace, queryIngress: !!props.queryEntrypoint });
     }
   }
 }

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
 import { ConfigError, ExitCode, assertNoProblems } from '../errors';
-import { checkSettings } from '../settings';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
 
@@ -22,7 +21,8 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--allow-empty', 'accept a source with no documents (everything shows as removed)')
       .option('--current <dir>', 'compare this already rendered output root (e.g. from `cdk8s synth` of a GitOps app) instead of rendering; no source is read'),
   ).action(async (o: Record<string, unknown>) => {
-    const settings = settingsFrom(o, env);
+    const all = await resolveSettings(o, env);
+    const settings = all.render;
     assertNoProblems(checkSettings(settings));
     const baseArg = String(o.base);
     const current = o.current as string | undefined;
@@ -35,7 +35,7 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       setExit(hasChanges(diff) ? ExitCode.CHANGES : ExitCode.OK);
       return;
     }
-    const source = sourceFrom(o, env);
+    const source = openSettingsSource(all.source);
     try {
       const docs = await source.read();
       const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
@@ -62,11 +62,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--argocd-webhook <url>', 'Argo CD webhook URL to notify after a push (env ARGOCD_WEBHOOK_URL; secret from env ARGOCD_WEBHOOK_SECRET)')
       .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)'),
   ).action(async (o: Record<string, unknown>) => {
-    const source = sourceFrom(o, env);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
       const r = await publish({
         source,
-        settings: settingsFrom(o, env),
+        settings: settings.render,
         repo: String(o.repo),
         branch: String(o.branch),
         path: String(o.path),

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { FleetsynthError, assertNoProblems } from '../errors';
 import type { FleetDocuments } from '../model/document';
 import { Fleet, buildFleet } from '../model/fleet';
-import { secretKeyMatcher } from '../model/secrets';
+import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
 import { botFilePath } from '../synth/shard';
@@ -134,7 +134,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
       `the source ${opts.source.describe()} holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty); nothing was published`,
     );
   }
-  const fleet = buildFleet(docs, { isSecretKey: secretKeyMatcher(opts.settings.secretKeys) });
+  const fleet = buildFleet(docs, modelOptions(opts.settings));
   const ws = new GitWorkspace({ repo: opts.repo, branch, workDir: opts.workDir ?? defaultWorkDir(opts.repo, branch), path: repoPath, author: opts.author });
   const label = `${redactUrl(opts.repo)}@${branch}:${repoPath}`;
 

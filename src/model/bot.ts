@@ -1,4 +1,5 @@
 import type { ZodIssue } from 'zod';
+import type { BotFacts, BotPlatform } from '../config/resolve';
 import { convertSchedule } from './cron';
 import { botDocument, Collection, Runtime } from './document';
 import { DocumentError } from './errors';
@@ -66,12 +67,16 @@ export interface BotSpec {
   readonly warnings: readonly string[];
   /** Hash of the source document, when the output cache asked for it (never rendered). */
   readonly sourceHash?: string;
+  /** What the platform config gives this bot (pod options, image, sidecar resources); absent without one. */
+  readonly platform?: BotPlatform;
 }
 
 /** Options of the model step. */
 export interface ModelOptions {
   /** Decides whether a config key holds a secret. */
   readonly isSecretKey: (key: string) => boolean;
+  /** The platform config's resolution for one bot (its `bot` resources are the defaults the bot's own overrides replace). */
+  readonly platform?: (bot: BotFacts) => BotPlatform;
 }
 
 /** Validates one document and turns it into a BotSpec, or into the errors that stop it. */
@@ -123,7 +128,8 @@ export function toBotSpec(
     warnings.push(`config.enabled is ${JSON.stringify(enabledFlag)}, not a boolean: treated as enabled (only false disables)`);
   }
 
-  const resources = botResources(config, warnings, (field, message) => errors.push(fail(field, message)));
+  const platform = opts.platform?.({ kind, id: doc.id, runtime: doc.custom.config.runtime, config });
+  const resources = botResources(config, platform?.botResources ?? BOT_RESOURCES, warnings, (field, message) => errors.push(fail(field, message)));
   if (errors.length > 0 || !entry) return { errors };
 
   const split = splitSecrets(config, opts.isSecretKey);
@@ -150,6 +156,7 @@ export function toBotSpec(
       resources,
       schedule,
       warnings,
+      ...(platform ? { platform } : {}),
     },
   };
 }
@@ -163,12 +170,13 @@ const OVERRIDES = [
 
 function botResources(
   config: Record<string, unknown> | null,
+  defaults: Resources,
   warnings: string[],
   error: (field: string, message: string) => void,
 ): Resources {
   const r = {
-    requests: { ...BOT_RESOURCES.requests },
-    limits: { ...BOT_RESOURCES.limits },
+    requests: { ...defaults.requests },
+    limits: { ...defaults.limits },
   };
   for (const [key, group, res] of OVERRIDES) {
     const v = config?.[key];

@@ -1,9 +1,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
 import { ConfigError, ExitCode } from '../errors';
-import { checkSettings } from '../settings';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
 import { DEFAULT_MAX_QUERY_JOBS } from './query/server';
@@ -61,7 +60,8 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
   ).action(async (o) => {
-    const settings = settingsFrom(o, env);
+    const resolved = await resolveSettings(o, env);
+    const settings = resolved.render;
     const problems = checkSettings(settings);
     const repo = (o.repo as string | undefined) ?? env.GITOPS_REPO;
     if (!repo) problems.push('--repo (or GITOPS_REPO) is required: the GitOps repository to publish to');
@@ -86,7 +86,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
     }
     if (problems.length > 0) throw new ConfigError(problems, { hint: 'run `fleetsynth serve --help` for the flags and the env vars they read' });
 
-    const src = sourceFrom(o, env);
+    const src = openSettingsSource(resolved.source);
     const source: ServeSource = src instanceof MongoSource ? { mongo: src } : { file: src.describe(), readOnly: src.describe() === EXAMPLE_FLEET };
     const logger = createLogger({ level: env.LOG_LEVEL });
     if ('file' in source && source.readOnly) logger.warn({ file: source.file }, 'serving the embedded example fleet read-only: events are not written anywhere (use --source or MONGO_URI)');

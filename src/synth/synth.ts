@@ -5,7 +5,7 @@ import { FleetsynthError } from '../errors';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet } from '../model/fleet';
-import { secretKeyMatcher } from '../model/secrets';
+import { modelOptions } from '../config/model-options';
 import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
 import { CacheOptions, OutputCache } from './cache';
@@ -97,7 +97,7 @@ export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Prom
     (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && !opts.settings.customize && total >= CACHE_MIN_BATCH;
   const cache = reuse ? OutputCache.open(opts.outDir, opts.settings, opts.cache) : undefined;
   const fleet = buildFleet(docs, {
-    isSecretKey: secretKeyMatcher(opts.settings.secretKeys),
+    ...modelOptions(opts.settings),
     reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key) },
   });
   if (!cache) return synthesizeFleet(fleet, opts);
