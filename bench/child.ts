@@ -3,6 +3,7 @@
  * this run's. Prints one JSON line on stdout.
  *
  *   full   <n> <outDir> [workers]   synthesize a generated fleet into an empty directory
+ *   config <n> <outDir>             the same with the realistic platform config of bench/config.ts
  *   noop   <n> <outDir>             synthesize the same fleet again over its own output
  *   single <n> <outDir> <changes>   change one bot at a time and re-render only it
  *
@@ -14,8 +15,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const loadStart = performance.now();
-const { generateFleet, buildFleet, secretKeyMatcher, DEFAULT_SETTINGS, synthesize, synthesizeFleet, BotRenderer } =
+const { generateFleet, buildFleet, secretKeyMatcher, DEFAULT_SETTINGS, synthesize, synthesizeFleet, BotRenderer, settingsFromValues, validateConfig } =
   require('./compiled') as typeof import('./compiled');
+const { BENCH_CONFIG } = require('./config') as typeof import('./config');
 const loadMs = performance.now() - loadStart;
 
 const settings = DEFAULT_SETTINGS;
@@ -52,12 +54,14 @@ async function main(): Promise<void> {
   const n = Number(nArg);
   const docs = generateFleet(n, 42);
 
-  if (mode === 'full') {
+  if (mode === 'full' || mode === 'config') {
     const workers = extra === undefined ? undefined : Number(extra);
+    // Config validation is part of what a run with a config pays.
     const c0 = cpuMs();
     const s0 = sysMs();
     const t0 = performance.now();
-    const r = await synthesize(docs, { outDir, settings, workers });
+    const runSettings = mode === 'config' ? settingsFromValues({}, {}, validateConfig('bench/config.ts', BENCH_CONFIG)).render : settings;
+    const r = await synthesize(docs, { outDir, settings: runSettings, workers });
     const ms = performance.now() - t0;
     out({ ms, cpuMs: cpuMs() - c0, sysMs: sysMs() - s0, objects: r.objects, files: r.written.length, errors: r.errors.length, maxRssMb: maxRssMb() });
     return;

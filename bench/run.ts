@@ -81,6 +81,7 @@ function main(): void {
     for (const n of args.sizes) {
       const reps = n > 10000 ? 1 : args.reps;
       const full: Run[] = [];
+      const withConfig: Run[] = [];
       const floor: Run[] = [];
       let firstOut = '';
       for (let r = 0; r < reps; r++) {
@@ -88,6 +89,8 @@ function main(): void {
         if (r === 0) firstOut = outDir;
         const wargs = args.workers === undefined ? [] : [String(args.workers)];
         full.push(runChild('child.ts', ['full', String(n), outDir, ...wargs]));
+        // Same run, alternated with the plain one: load on the machine falls on both alike.
+        if (n === 10000) withConfig.push(runChild('child.ts', ['config', String(n), fresh(`config-${n}`), ...wargs]));
         floor.push(runChild('floor.ts', [String(n), fresh(`floor-${n}`)]));
         process.stderr.write(`  ${n}: fleetsynth ${fmtMs(full[r].ms)}, floor ${fmtMs(floor[r].ms)}\n`);
       }
@@ -121,7 +124,11 @@ function main(): void {
         load1: full.map((x) => x.load1),
         fleetsynthOverBaseline: naive ? fsMs / naive.ms : undefined,
         fleetsynthOverFloor: fsMs / floorMs,
-        errors: full[0].errors,
+        configMs: withConfig.length ? median(withConfig.map((x) => x.ms)) : undefined,
+        configRuns: withConfig.length ? withConfig.map((x) => x.ms) : undefined,
+        configOverPlain: withConfig.length ? median(withConfig.map((x) => x.ms)) / fsMs : undefined,
+        configCpuOverPlain: withConfig.length ? median(withConfig.map((x) => x.cpuMs)) / median(full.map((x) => x.cpuMs)) : undefined,
+        errors: full[0].errors + (withConfig[0]?.errors ?? 0),
       });
       if (n === 10000) {
         // Three no-ops in a row: the first one after a full synth also re-checks the files written
@@ -158,6 +165,7 @@ function main(): void {
     'single-bot p99 ≤ 50 ms': single ? single.p99Ms <= 50 : undefined,
     'no-op ≤ 25 % of full': noop ? noop.ms <= 0.25 * noop.fullMs : undefined,
     'no-op rewrites no file': noop ? noop.touched === 0 && noop.written === 0 : undefined,
+    '10k with a platform config ≤ 1.15× without': r10k?.configOverPlain !== undefined ? r10k.configOverPlain <= 1.15 : undefined,
   };
 
   const lines: string[] = [];
@@ -178,6 +186,12 @@ function main(): void {
     );
   }
   if (r10k && r50k) lines.push('', `50k / 10k time: ${(r50k.fleetsynthMs / r10k.fleetsynthMs).toFixed(2)}×`);
+  if (r10k?.configMs !== undefined) {
+    lines.push(
+      `10k with the platform config of bench/config.ts (pod: block, 5 rules, one on a config value): ${fmtMs(r10k.configMs)} = ` +
+        `${r10k.configOverPlain.toFixed(3)}× without, CPU ${r10k.configCpuOverPlain.toFixed(3)}× (runs ${(r10k.configRuns as unknown as number[]).map((x) => fmtMs(x)).join(', ')})`,
+    );
+  }
   if (noop) {
     lines.push(
       `no-op resynth of 10k: ${fmtMs(noop.ms)} = ${((100 * noop.ms) / noop.fullMs).toFixed(1)} % of full ` +

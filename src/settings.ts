@@ -163,8 +163,6 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
   if (config.platform) render.platform = config.platform;
   if (configFile) render.configFile = configFile;
   if (typeof customize === 'function') render.customize = customize;
-  const image = env.FLEETSYNTH_IMAGE;
-  if (image !== undefined && image !== '') render.fleetsynthImage = image;
 
   const names: MongoNames = {
     botsDb: (values.botsDb as string) ?? DEFAULT_MONGO_NAMES.botsDb,

@@ -255,3 +255,13 @@ describe('Argo CD: a field the config renders stops being ignored', () => {
     expect(pointers(fields)).toEqual([]);
   });
 });
+
+test('examples/fleetsynth.config.yaml is valid and renders the example fleet', async () => {
+  const file = path.join(__dirname, '..', 'examples', 'fleetsynth.config.yaml');
+  const loaded = await loadConfigFile(file);
+  const s = settingsFromValues({}, {}, loaded.config, file).render;
+  const f = buildFleet(generateFleet(30, 9), modelOptions(s));
+  expect(f.errors).toEqual([]);
+  const r = new BotRenderer(s);
+  for (const spec of f.specs) expect(r.render(spec).text).toContain('registry.example.com/the0/runtime:1.14.0');
+});

@@ -49,6 +49,7 @@ export const RENDER_OPTIONS: OptionGroup = {
     { key: 'minioLogsBucket', flag: '--minio-logs-bucket <bucket>', env: ['MINIO_LOGS_BUCKET'], doc: 'logs bucket override passed to pods', file: str },
     { key: 'minioQueryResultsBucket', flag: '--minio-query-results-bucket <bucket>', env: ['MINIO_QUERY_RESULTS_BUCKET'], doc: 'query results bucket', file: str },
     { key: 'natsUrl', flag: '--nats-url <url>', env: ['NATS_URL'], doc: 'NATS URL passed to pods for live logs', file: str },
+    { key: 'fleetsynthImage', flag: '--fleetsynth-image <image>', env: ['FLEETSYNTH_IMAGE'], doc: 'image of fleetsynth serve in platform/', file: str },
     { key: 'secretKeys', flag: '--secret-keys <keys>', env: ['SECRET_KEYS'], doc: 'extra config key names treated as secret (comma-separated on the command line)', file: z.array(z.string().min(1)), parse: list },
   ],
 };

@@ -81,7 +81,8 @@ const QUERY_SERVER: Resources = { requests: { memory: '32Mi', cpu: '10m' }, limi
 /** Resolves the platform config per bot; one instance per settings. */
 export class PlatformResolver {
   private readonly byKey = new Map<string, BotPlatform>();
-  private readonly paths: ReadonlyArray<ReadonlyArray<readonly [string, unknown]>>;
+  /** Per rule: its config conditions as key segments and wanted value (split once, not per bot). */
+  private readonly paths: ReadonlyArray<ReadonlyArray<readonly [readonly string[], unknown]>>;
 
   constructor(
     private readonly config: PodConfig,
@@ -93,8 +94,9 @@ export class PlatformResolver {
     const problems: string[] = [];
     this.paths = (config.rules ?? []).map((rule, i) =>
       Object.entries(rule.match.config ?? {}).map(([dotted, want]) => {
-        if (dotted.split('.').some(isSecretKey)) problems.push(`rules[${i}].match.config.${dotted}: names a secret config key; rules match only on the non-secret config`);
-        return [dotted, want] as const;
+        const segments = dotted.split('.');
+        if (segments.some(isSecretKey)) problems.push(`rules[${i}].match.config.${dotted}: names a secret config key; rules match only on the non-secret config`);
+        return [segments, want] as const;
       }),
     );
     if (problems.length > 0) throw new ConfigError(origin, problems);
@@ -116,9 +118,9 @@ export class PlatformResolver {
     if (m.kind !== undefined && m.kind !== bot.kind) return false;
     if (m.runtimes && !m.runtimes.includes(bot.runtime)) return false;
     if (m.ids && !m.ids.includes(bot.id)) return false;
-    for (const [dotted, want] of this.paths[i]) {
+    for (const [segments, want] of this.paths[i]) {
       let v: unknown = bot.config;
-      for (const seg of dotted.split('.')) v = isMap(v) ? v[seg] : undefined;
+      for (const seg of segments) v = isMap(v) ? v[seg] : undefined;
       if (v !== want) return false;
     }
     return true;

@@ -120,7 +120,6 @@ export const networkPolicyBlock = z.strictObject({
 /** `platform:` — the manifests of fleetsynth serve, fitted to the0's Helm install. */
 export const platformBlock = z.strictObject({
   serviceName: dnsLabel.optional().describe("name of the query API Service; the0's API calls RUNTIME_QUERY_URL (chart default http://the0-bot-controller:9477)"),
-  image: z.string().min(1).optional().describe('the fleetsynth image (env FLEETSYNTH_IMAGE)'),
   secretKeys: z
     .strictObject({
       mongoUri: z.string().min(1).optional().describe("key of the MongoDB URI (the0 chart: mongo-url)"),

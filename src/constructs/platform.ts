@@ -265,7 +265,7 @@ export function platformObjects(settings: RenderSettings, opts: RenderPlatformOp
   const chart = new Chart(app, 'platform');
   new Platform(chart, 'Platform', {
     settings,
-    image: opts.image || settings.platform?.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
+    image: opts.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
     gitopsBranch: opts.gitopsBranch,
     gitopsPath: opts.gitopsPath,
   });

@@ -1,13 +1,13 @@
 // Comparison: two trees of managed files → entries per file; two versions of a file → field changes.
 import { REDACTED } from '../../model/secrets';
 import { redactUrl } from '../workspace';
-import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, Obj, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, parseObjects, podTemplates } from './facts';
+import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, parseObjects, podTemplates } from './facts';
 import { Classified, classifyPath } from './tree';
 import { ChangeField, DiffEntry, DiffOptions, EntryStatus, FieldChange, FleetDiff, PLATFORM_DIR } from './types';
 
 const REDACTED_JSON = JSON.stringify(REDACTED);
 const MAX_OTHER = 20;
-const FIELD_ORDER: readonly ChangeField[] = ['path', 'image', 'runtime', 'version', 'schedule', 'resources', 'entrypoints', 'config', 'secret', 'other'];
+const FIELD_ORDER: readonly ChangeField[] = ['path', 'image', 'runtime', 'version', 'schedule', 'resources', 'pod', 'entrypoints', 'config', 'secret', 'other'];
 
 /** Compares two trees of managed files (path under the output root → text). */
 export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMap<string, string>, opts: DiffOptions = {}): FleetDiff {
@@ -82,6 +82,7 @@ export function compareFiles(oldText: string, newText: string): FieldChange[] {
     return a.containers.has(owner) && b.containers.has(owner);
   };
   mapChanges('resources', filterKeys(a.resources, both), filterKeys(b.resources, both), out);
+  mapChanges('pod', a.pod, b.pod, out);
   mapChanges('entrypoints', a.entrypoints, b.entrypoints, out);
   if (a.config && b.config) {
     configChanges(a.config, b.config, out);
@@ -157,6 +158,11 @@ function stripCovered(objects: Map<string, Obj>): Map<string, Obj> {
     dropKeys(get(c, 'metadata', 'annotations'), [SCHEDULE_HASH, CONFIG_HASH]);
     if (c.kind === 'CronJob') dropKeys(c.spec, ['schedule']);
     for (const t of podTemplates(c)) {
+      dropKeys(t.spec, [...POD_FIELDS]);
+      for (const k of ['labels', 'annotations']) {
+        const m = get(t, 'metadata', k);
+        if (isObj(m)) dropKeys(m, Object.keys(m).filter((x) => !OWN_MARK.test(x)));
+      }
       dropKeys(get(t, 'metadata', 'labels'), [RUNTIME_LABEL, VERSION_LABEL]);
       dropKeys(get(t, 'metadata', 'annotations'), [CONFIG_HASH, CONFIG_ANNOTATION]);
       for (const k of ['labels', 'annotations']) {

@@ -9,6 +9,13 @@ export const SCHEDULE_HASH = 'the0.app/schedule-hash';
 export const RUNTIME_LABEL = 'the0.app/runtime';
 export const VERSION_LABEL = 'the0.app/custom-bot-version';
 export const ENTRYPOINT_ENV: Record<string, string> = { ENTRYPOINT: 'bot', QUERY_ENTRYPOINT: 'query' };
+/** Pod-spec fields the platform config renders (`pod:`): reported as `pod <field>`. */
+export const POD_FIELDS = [
+  'nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints', 'priorityClassName', 'runtimeClassName',
+  'imagePullSecrets', 'terminationGracePeriodSeconds', 'dnsConfig',
+] as const;
+/** Pod labels and annotations that are the contract's or fleetsynth's own, not the config's. */
+export const OWN_MARK = /^(the0\.app|fleetsynth\.io)\//;
 const MAX_VALUE = 120;
 
 export type Obj = Record<string, unknown>;
@@ -29,6 +36,8 @@ export interface Facts {
   readonly entrypoints: Map<string, string>;
   readonly config?: Map<string, string>;
   readonly hash?: string;
+  /** Config-driven pod fields (`tolerations`, `labels.team`, ...) → compact JSON. */
+  readonly pod: Map<string, string>;
 }
 
 /** Pod templates of an object, with a label naming the object. */
@@ -63,6 +72,7 @@ export function factsOf(objects: Map<string, Obj>): Facts {
   const containers = new Set<string>();
   const resourceOwner = new Map<string, string>();
   const entrypoints = new Map<string, string>();
+  const pod = new Map<string, string>();
   let runtime: string | undefined;
   let version: string | undefined;
   let schedule: string | undefined;
@@ -77,6 +87,15 @@ export function factsOf(objects: Map<string, Obj>): Facts {
     hash ??= str(get(o, 'metadata', 'annotations', SCHEDULE_HASH));
   }
   for (const { name, t } of templates) {
+    const prefix = templates.length > 1 ? `${name}:` : '';
+    for (const f of POD_FIELDS) {
+      const v = get(t, 'spec', f);
+      if (v !== undefined) pod.set(prefix + f, JSON.stringify(v));
+    }
+    for (const m of ['labels', 'annotations'] as const) {
+      const kv = get(t, 'metadata', m);
+      if (isObj(kv)) for (const k of Object.keys(kv).sort()) if (!OWN_MARK.test(k)) pod.set(`${prefix}${m}.${k}`, JSON.stringify(kv[k]));
+    }
     const annotations = get(t, 'metadata', 'annotations');
     hash ??= str(get(annotations, CONFIG_HASH));
     const cfg = str(get(annotations, CONFIG_ANNOTATION));
@@ -101,7 +120,7 @@ export function factsOf(objects: Map<string, Obj>): Facts {
       }
     }
   }
-  return { objects, image: images.size ? [...images].sort().join(', ') : undefined, runtime, version, schedule, resources, containers, resourceOwner, entrypoints, config, hash };
+  return { objects, image: images.size ? [...images].sort().join(', ') : undefined, runtime, version, schedule, resources, containers, resourceOwner, entrypoints, config, hash, pod };
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : v === undefined || v === null ? undefined : String(v));

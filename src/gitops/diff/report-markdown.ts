@@ -1,5 +1,5 @@
 // The markdown report: a summary table and one collapsible block per file, capped to fit a comment.
-import { changeValue, entryName, summaryLine } from './describe';
+import { changeValue, entryName, fieldSummary, summaryLine } from './describe';
 import { FleetDiff } from './types';
 
 /** Caps of the markdown report (a pull-request comment holds at most 65,536 characters). */
@@ -26,6 +26,7 @@ export function formatMarkdown(d: FleetDiff, limits: MarkdownLimits): string {
   const maxEntries = limits.maxEntries ?? 200;
   const maxBytes = limits.maxBytes ?? 60_000;
   const s = d.summary;
+  const fields = fieldSummary(d);
   const head = [
     '### fleetsynth diff',
     '',
@@ -39,6 +40,7 @@ export function formatMarkdown(d: FleetDiff, limits: MarkdownLimits): string {
     `| unchanged | ${s.unchanged} |`,
     ...(s.kept ? [`| kept (failed) | ${s.kept} |`] : []),
     '',
+    ...(fields.length ? ['Across the fleet:', '', ...fields.map((l) => `- ${escapeHtml(l)}`), ''] : []),
     '',
   ].join('\n');
   let out = head;

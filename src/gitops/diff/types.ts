@@ -9,7 +9,7 @@ export type EntryKind = 'bot' | 'schedule' | 'platform';
 /** What happened to it. */
 export type EntryStatus = 'added' | 'removed' | 'changed';
 /** The reviewable aspects of a bot; `other` is any remaining YAML difference. */
-export type ChangeField = 'path' | 'image' | 'runtime' | 'version' | 'schedule' | 'resources' | 'entrypoints' | 'config' | 'secret' | 'other';
+export type ChangeField = 'path' | 'image' | 'runtime' | 'version' | 'schedule' | 'resources' | 'pod' | 'entrypoints' | 'config' | 'secret' | 'other';
 
 /** One change of one field. Values are display text taken from the rendered files, which hold no secret. */
 export interface FieldChange {
