@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { registerArgoCdCommand } from './argocd/generate';
 import { ExitCode, FleetsynthError, describeError } from './errors';
 import { registerGitopsCommands } from './gitops/commands';
+import { registerRolloutCommands } from './gitops/rollout/command';
 import { modelOptions } from './config/model-options';
 import { buildFleet } from './model/fleet';
 import { reportSynth, runSynth } from './run-synth';
@@ -68,6 +69,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, env: No
   });
 
   registerGitopsCommands(program, io, setExit, env);
+  registerRolloutCommands(program, io, setExit, env);
   registerServeCommand(program, io, setExit, env);
   registerArgoCdCommand(program, io, env);
   return program;

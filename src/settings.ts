@@ -1,4 +1,5 @@
 import type { BotCustomizer } from './constructs/customize';
+import { DEFAULT_ROLLOUT, RolloutSettings } from './gitops/rollout/state';
 // Settings: the option table of src/config/options.ts, bound to commander flags, read from env
 // and from the platform config file. Precedence: flags > env > file > defaults.
 import { Command, InvalidArgumentError } from 'commander';
@@ -91,6 +92,8 @@ export interface Settings {
   readonly customize?: unknown;
   /** The config file used, if any. */
   readonly configFile?: string;
+  /** `rollout:` of the config file over the defaults (not a render input: changing it starts no rollout). */
+  readonly rollout: RolloutSettings;
 }
 
 /** RenderSettings field of a render option whose file key differs. */
@@ -170,7 +173,8 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
     schedulesDb: (values.schedulesDb as string) ?? DEFAULT_MONGO_NAMES.schedulesDb,
     schedulesCollection: (values.schedulesCollection as string) ?? DEFAULT_MONGO_NAMES.schedulesCollection,
   };
-  return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile };
+  const rollout: RolloutSettings = { ...DEFAULT_ROLLOUT, ...stripUndefined(config.rollout ?? {}) };
+  return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile, rollout };
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -4,6 +4,7 @@ import { ConfigError, ExitCode, assertNoProblems } from '../errors';
 import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
+import { rolloutOptions, waitForRollout } from './rollout/command';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
 
@@ -60,12 +61,17 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--allow-mass-delete', 'allow removing more than max(10, 20 %) of the bot files')
       .option('--allow-empty', 'accept a source with no documents')
       .option('--argocd-webhook <url>', 'Argo CD webhook URL to notify after a push (env ARGOCD_WEBHOOK_URL; secret from env ARGOCD_WEBHOOK_SECRET)')
-      .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)'),
+      .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)')
+      .option('--wait', 'with a rollout running: keep publishing until it is done or halted (default: advance what can be advanced and exit)')
+      .option('--supersede', 'start a new rollout even though one is running (abandons it; see README, Rollouts)')
+      .option('--kubeconfig <file>', 'kubeconfig for rollout wave health (default: in-cluster, KUBECONFIG, ~/.kube/config; none: the rollout waits)'),
   ).action(async (o: Record<string, unknown>) => {
     const settings = await resolveSettings(o, env);
     const source = openSettingsSource(settings.source);
-    try {
-      const r = await publish({
+    // Always: with `rollout.enabled: false` the state records every bot on the current generation.
+    const ro = rolloutOptions(settings.rollout, { kubeconfig: o.kubeconfig as string | undefined, supersede: o.supersede === true, namespace: settings.render.namespace });
+    const once = () =>
+      publish({
         source,
         settings: settings.render,
         repo: String(o.repo),
@@ -78,8 +84,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
         argocdWebhook: (o.argocdWebhook as string | undefined) ?? (env.ARGOCD_WEBHOOK_URL || undefined),
         argocdWebhookSecret: env.ARGOCD_WEBHOOK_SECRET || undefined,
         workDir: o.workDir as string | undefined,
+        rollout: ro,
       });
+    try {
+      const r = o.wait === true && !o.dryRun ? await waitForRollout(once, { log: io.out }) : await once();
       emit(io, formatDiff(r.diff, 'text'));
+      for (const n of r.rollout?.notes ?? []) io.out(n);
       if (r.dryRun) {
         if (r.refusal) io.err(`fleetsynth: a real publish would be refused: ${r.refusal.message}`);
         else if (r.message) emit(io, `dry run: would commit and push:\n${r.message.replace(/^/gm, '    ')}`);

@@ -75,12 +75,18 @@ export class KubeError extends FleetsynthError {
  * account (KUBERNETES_SERVICE_HOST + token file), `~/.kube/config`. Null when none is found.
  */
 export function loadKube(opts: LoadKubeOptions = {}): KubeAccess | null {
+  const found = findKubeConfig(opts);
+  return found && kubeAccess(found.kc, found.namespace);
+}
+
+/** The kubeconfig loadKube would use and its namespace (for other API clients, e.g. rollout health); null when none. */
+export function findKubeConfig(opts: LoadKubeOptions = {}): { kc: KubeConfig; namespace: string } | null {
   const kc = loadKubeConfig(opts.kubeconfig);
   if (!kc) return null;
   const cluster = kc.getCurrentCluster();
   if (!cluster || !cluster.server) return null;
   const namespace = opts.namespace || (kc as KubeConfigWithNs).__fleetsynthNamespace || contextNamespace(kc) || 'the0';
-  return kubeAccess(kc, namespace);
+  return { kc, namespace };
 }
 
 type KubeConfigWithNs = KubeConfig & { __fleetsynthNamespace?: string };
