@@ -3,15 +3,25 @@
 # the live service that src/constructs/platform.ts deploys. Pin the base images by digest in
 # production (docker buildx imagetools inspect node:20-bookworm-slim).
 
-# ---- build: compile TypeScript, then drop dev dependencies -------------------------------------
+# ---- build: the npm package (prepack: a clean build), installed with the lock, without dev dependencies
 FROM node:20-bookworm-slim AS build
-WORKDIR /app
+WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json README.md CHANGELOG.md ./
+COPY bin ./bin
 COPY imports ./imports
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+COPY examples/fleet.yaml ./examples/fleet.yaml
+# The image holds exactly what `npm pack` puts in the package (the tarball users install), and the
+# dependencies the lock pins (its root lists the same dependencies as the packed package.json).
+RUN npm pack --silent --pack-destination /tmp \
+ && mkdir /app \
+ && tar -xzf /tmp/fleetsynth-*.tgz -C /app --strip-components=1 \
+ && cp package-lock.json /app/ \
+ && cd /app \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && node bin/fleetsynth validate >/dev/null
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
@@ -23,12 +33,9 @@ RUN apt-get update \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin fleetsynth
 WORKDIR /app
 ENV NODE_ENV=production HOME=/tmp
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/lib ./lib
-COPY bin ./bin
-# The embedded default fleet (used when neither --source nor MONGO_URI is given).
-COPY examples/fleet.yaml ./examples/fleet.yaml
+# The package (bin/, lib/, the embedded example fleet) and its production dependencies, root-owned
+# and read-only to the service user.
+COPY --from=build /app ./
 # Non-root; the platform Deployment runs the pod as the same uid/gid with a read-only root
 # filesystem, /tmp and the git work dir (/var/lib/fleetsynth) on emptyDir volumes.
 USER 10001:10001

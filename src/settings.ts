@@ -45,6 +45,12 @@ export interface RenderSettings {
    * render in the calling thread without shape templates or the output cache. @default none
    */
   readonly customize?: BotCustomizer;
+  /**
+   * Rollout generation stamped on every bot object's metadata (`fleetsynth.io/generation`), so a
+   * rollout can tell that Argo CD applied a wave. Set by publish and serve while rollouts are on,
+   * never by hand. @default none
+   */
+  readonly generation?: string;
   /** The config file's `pod:` / `resources:` / `image:` / `rules:` blocks, when there are any. */
   readonly pods?: PodConfig;
   /** The config file's `networkPolicy:` block. */

@@ -80,6 +80,17 @@ test('diff defaults to the committed dist/ of the repository in the current dire
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('git ref "no-such-ref" not found');
     expect(bad.err).toContain('hint: pass --base');
+
+    // --current: an output root rendered by something else (a GitOps repo's `cdk8s synth`).
+    const rendered = path.join(tmp, 'rendered');
+    expect((await cli('synth', '--source', fleetFile(rotated), '--out', rendered, ...common)).code).toBe(0);
+    const cur = await cli('diff', '--base', 'HEAD', '--current', rendered, '--source', '/nonexistent.yaml', ...common);
+    expect(cur.code).toBe(2);
+    expect(cur.out).toMatch(/^fleetsynth diff against HEAD:dist: 0 added, 1 changed/);
+    expect(cur.out).toContain('secret changed');
+    expect(cur.out).not.toContain(SECRET);
+    expect((await cli('diff', '--current', 'dist', ...common)).code).toBe(0);
+    expect((await cli('diff', '--current', path.join(tmp, 'nope'), ...common)).code).toBe(3);
   } finally {
     process.chdir(cwd);
   }

@@ -71,17 +71,23 @@ describe('examples/github-actions/gitops.yml', () => {
     expect(publish().concurrency).toEqual({ group: 'fleetsynth-publish', 'cancel-in-progress': false });
   });
 
-  test('plan: full checkout, npm ci, synth, diff against origin/main into diff.md, comment with diff.md', () => {
+  test("plan: full checkout, npm ci, the repo's own synth, diff of dist/ against origin/main into diff.md, comment with diff.md", () => {
     const steps = plan().steps;
     const checkout = steps.find((s) => s.uses?.startsWith('actions/checkout@'));
     expect(checkout?.with).toMatchObject({ 'fetch-depth': 0 });
     const idx = (cmd: string) => steps.indexOf(stepRunning(steps, cmd));
-    const order = ['npm ci', 'npx fleetsynth synth', 'npx fleetsynth diff --base origin/main --format markdown > diff.md', 'gh pr comment'].map(idx);
+    const order = ['npm ci', 'npm run synth', 'npx fleetsynth diff --base origin/main --current dist --format markdown > diff.md', 'gh pr comment'].map(idx);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    expect(stepRunning(steps, 'npx fleetsynth synth').env).toEqual({ MONGO_URI: '${{ secrets.MONGO_URI }}' });
+    expect(stepRunning(steps, 'npm run synth').env).toEqual({ MONGO_URI: '${{ secrets.MONGO_URI }}' });
     const comment = stepRunning(steps, 'gh pr comment');
     expect(comment.env).toMatchObject({ GH_TOKEN: '${{ github.token }}', PR_NUMBER: '${{ github.event.pull_request.number }}' });
     expect(comment.run).toMatch(/diff\.md/);
+  });
+
+  test('the example GitOps repo (examples/cdk8s-app) has what the workflow runs: npm ci on a package depending on fleetsynth, a synth script', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', 'cdk8s-app', 'package.json'), 'utf8'));
+    expect(pkg.dependencies.fleetsynth).toBeDefined();
+    expect(pkg.scripts.synth).toBe('cdk8s synth');
   });
 
   test('publish: the publish command with MONGO_URI, GITOPS_REPO and ARGOCD_WEBHOOK from secrets', () => {
@@ -118,7 +124,7 @@ describe('examples/github-actions/gitops.yml', () => {
       const r = runStep(diffStep(), fakeNpx(0));
       expect(r.status).toBe(0);
       expect(r.output).toBe('changes=false\n');
-      expect(r.calls).toBe('fleetsynth diff --base origin/main --format markdown\n');
+      expect(r.calls).toBe('fleetsynth diff --base origin/main --current dist --format markdown\n');
       expect(r.read('diff.md')).toBe('### fleetsynth diff\n');
     });
 
@@ -128,10 +134,13 @@ describe('examples/github-actions/gitops.yml', () => {
       expect(r.output).toBe('changes=true\n');
     });
 
-    test('any other exit code fails the job', () => {
+    test('any other exit code fails the job; 3 is named a configuration error', () => {
       const r = runStep(diffStep(), fakeNpx(1));
       expect(r.status).toBe(1);
       expect(r.stdout).toMatch(/::error::fleetsynth diff failed with exit code 1/);
+      const c = runStep(diffStep(), fakeNpx(3));
+      expect(c.status).toBe(3);
+      expect(c.stdout).toMatch(/::error::fleetsynth diff: bad configuration \(exit 3\)/);
     });
   });
 

@@ -101,28 +101,34 @@ export function apiObjectsOf(scope: IConstruct): ApiObject[] {
   return scope.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject);
 }
 
+/** Checks the objects after rendering: `jsonOf` gives an object's final JSON (the rendered one, not rendered twice). */
+export type CustomizeCheck = (jsonOf: (o: ApiObject) => unknown) => void;
+
 /**
- * Runs the hook on one bot and checks that every protected field of the objects fleetsynth built
- * is unchanged (and that none of them was removed). Throws ProtectedFieldError otherwise.
+ * Runs the hook on one bot; the returned check, given the objects' final JSON, throws a
+ * ProtectedFieldError when a protected field of an object fleetsynth built changed, or the
+ * object was removed.
  */
-export function applyCustomizer(customize: BotCustomizer, spec: BotSpec, scope: Construct): void {
+export function applyCustomizer(customize: BotCustomizer, spec: BotSpec, scope: Construct): CustomizeCheck {
   const objects = apiObjectsOf(scope);
   const before = objects.map((o) => protectedFields(o.toJson()));
   customize(botView(spec), objects, scope);
-  const present = new Set(apiObjectsOf(scope));
-  objects.forEach((o, i) => {
-    const name = `${o.kind}/${o.name}`;
-    if (!present.has(o)) throw new ProtectedFieldError(spec.id, name, '(the object itself was removed)');
-    const after = protectedFields(o.toJson());
-    for (const [field, value] of before[i]) {
-      if (after.get(field) !== value) throw new ProtectedFieldError(spec.id, name, field);
-    }
-  });
+  return (jsonOf) => {
+    const present = new Set(apiObjectsOf(scope));
+    objects.forEach((o, i) => {
+      const name = `${o.kind}/${o.name}`;
+      if (!present.has(o)) throw new ProtectedFieldError(spec.id, name, '(the object itself was removed)');
+      const after = protectedFields(jsonOf(o));
+      for (const [field, value] of before[i]) {
+        if (after.get(field) !== value) throw new ProtectedFieldError(spec.id, name, field);
+      }
+    });
+  };
 }
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-const at = (v: unknown, path: readonly string[]): unknown => path.reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), v);
+const field = (v: unknown, k: string): unknown => (isObj(v) ? v[k] : undefined);
 
 /** Label and annotation keys SPEC.md fixes (the0's labels, fleetsynth's ownership mark, the hashes, the redacted config). */
 const PROTECTED_LABELS = [...Object.values(LABELS), ...Object.keys(FLEETSYNTH_LABEL)];
@@ -130,39 +136,48 @@ const PROTECTED_ANNOTATIONS = Object.values(ANNOTATIONS);
 /** Pod fields of SPEC §2.1, §2.5 and §8.7. */
 const POD_FIELDS = ['restartPolicy', 'enableServiceLinks', 'automountServiceAccountToken', 'securityContext', 'hostNetwork', 'hostPID', 'hostIPC'];
 /** Env vars that must stay secret references (SPEC §2.7, §2.8). */
-const SECRET_ENV = new Set(['BOT_CONFIG', 'MINIO_ACCESS_KEY', 'MINIO_SECRET_KEY']);
+const SECRET_ENV = ['BOT_CONFIG', 'MINIO_ACCESS_KEY', 'MINIO_SECRET_KEY'];
 
 /** Protected field path → its JSON (`undefined` when absent), of one rendered object. */
 export function protectedFields(obj: unknown): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
-  const put = (field: string, v: unknown) => out.set(field, v === undefined ? undefined : JSON.stringify(v));
+  const put = (path: string, v: unknown) => out.set(path, v === undefined ? undefined : JSON.stringify(v));
   const meta = (prefix: string, m: unknown) => {
-    for (const k of PROTECTED_LABELS) put(`${prefix}labels[${JSON.stringify(k)}]`, at(m, ['labels', k]));
-    for (const k of PROTECTED_ANNOTATIONS) put(`${prefix}annotations[${JSON.stringify(k)}]`, at(m, ['annotations', k]));
+    const labels = field(m, 'labels');
+    const annotations = field(m, 'annotations');
+    for (const k of PROTECTED_LABELS) put(`${prefix}labels[${JSON.stringify(k)}]`, field(labels, k));
+    for (const k of PROTECTED_ANNOTATIONS) put(`${prefix}annotations[${JSON.stringify(k)}]`, field(annotations, k));
   };
-  for (const f of ['apiVersion', 'kind']) put(f, at(obj, [f]));
-  for (const f of ['name', 'namespace']) put(`metadata.${f}`, at(obj, ['metadata', f]));
-  meta('metadata.', at(obj, ['metadata']));
-  const kind = at(obj, ['kind']);
+  const kind = field(obj, 'kind');
+  const metadata = field(obj, 'metadata');
+  const spec = field(obj, 'spec');
+  put('apiVersion', field(obj, 'apiVersion'));
+  put('kind', kind);
+  put('metadata.name', field(metadata, 'name'));
+  put('metadata.namespace', field(metadata, 'namespace'));
+  meta('metadata.', metadata);
   let template: unknown;
+  let t = 'spec.template';
   if (kind === 'Deployment') {
-    for (const f of ['replicas', 'strategy', 'selector']) put(`spec.${f}`, at(obj, ['spec', f]));
-    template = at(obj, ['spec', 'template']);
+    for (const f of ['replicas', 'strategy', 'selector']) put(`spec.${f}`, field(spec, f));
+    template = field(spec, 'template');
   } else if (kind === 'Service') {
-    for (const f of ['selector', 'clusterIP']) put(`spec.${f}`, at(obj, ['spec', f]));
+    for (const f of ['selector', 'clusterIP']) put(`spec.${f}`, field(spec, f));
   } else if (kind === 'CronJob') {
-    for (const f of ['schedule', 'timeZone', 'concurrencyPolicy']) put(`spec.${f}`, at(obj, ['spec', f]));
-    put('spec.jobTemplate.spec.activeDeadlineSeconds', at(obj, ['spec', 'jobTemplate', 'spec', 'activeDeadlineSeconds']));
-    template = at(obj, ['spec', 'jobTemplate', 'spec', 'template']);
+    for (const f of ['schedule', 'timeZone', 'concurrencyPolicy']) put(`spec.${f}`, field(spec, f));
+    const jobSpec = field(field(spec, 'jobTemplate'), 'spec');
+    put('spec.jobTemplate.spec.activeDeadlineSeconds', field(jobSpec, 'activeDeadlineSeconds'));
+    template = field(jobSpec, 'template');
+    t = 'spec.jobTemplate.spec.template';
   } else if (kind === 'Job') {
-    template = at(obj, ['spec', 'template']);
+    template = field(spec, 'template');
   }
   if (template !== undefined) {
-    const t = kind === 'CronJob' ? 'spec.jobTemplate.spec.template' : 'spec.template';
-    meta(`${t}.metadata.`, at(template, ['metadata']));
-    for (const f of POD_FIELDS) put(`${t}.spec.${f}`, at(template, ['spec', f]));
+    meta(`${t}.metadata.`, field(template, 'metadata'));
+    const pod = field(template, 'spec');
+    for (const f of POD_FIELDS) put(`${t}.spec.${f}`, field(pod, f));
     for (const list of ['initContainers', 'containers']) {
-      const containers = at(template, ['spec', list]);
+      const containers = field(pod, list);
       const items = Array.isArray(containers) ? containers.filter(isObj) : [];
       // No container may be added or removed (SPEC §2.4: "no other containers").
       put(`${t}.spec.${list}[*].name`, items.map((c) => c.name));

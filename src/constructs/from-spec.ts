@@ -59,6 +59,7 @@ export function realtimeBotProps(spec: BotSpec, s: RenderSettings): RealtimeBotP
     ...botPodProps(spec, s),
     name: spec.objectName,
     configHash: spec.configHash,
+    ...(s.generation ? { generation: s.generation } : {}),
     syncResources: spec.platform?.syncResources,
     queryServerResources: spec.platform?.queryServerResources,
     networkPolicy: botNetworkPolicyOptions(s),
@@ -68,7 +69,7 @@ export function realtimeBotProps(spec: BotSpec, s: RenderSettings): RealtimeBotP
 /** Props of a schedule's ScheduledBot. */
 export function scheduledBotProps(spec: BotSpec, s: RenderSettings): ScheduledBotProps {
   if (spec.schedule === undefined) throw new Error(`schedule ${spec.id} has no converted cron expression`);
-  return { ...botPodProps(spec, s), name: spec.objectName, schedule: spec.schedule, configHash: spec.configHash, networkPolicy: botNetworkPolicyOptions(s) };
+  return { ...botPodProps(spec, s), name: spec.objectName, schedule: spec.schedule, configHash: spec.configHash, ...(s.generation ? { generation: s.generation } : {}), networkPolicy: botNetworkPolicyOptions(s) };
 }
 
 /** What one query Job needs besides the bot and the settings. */

@@ -12,6 +12,8 @@ import {
 export interface RealtimeBotProps extends BotPodProps {
   /** the0-compatible config hash (SPEC §2.3, `the0.app/config-hash`): a change restarts the bot. */
   readonly configHash: string;
+  /** Rollout generation stamped on the object's metadata (`fleetsynth.io/generation`), not on the pod: no restart. @default none */
+  readonly generation?: string;
   /** Name of the Deployment and query Service. @default `bot-<botId>` */
   readonly name?: string;
   /** `sync` sidecar requests and limits. @default SPEC §2.6 (64Mi/10m, limits 128Mi/100m) */
@@ -47,7 +49,7 @@ export class RealtimeBot extends Construct {
         name,
         namespace,
         labels: { ...labels, ...FLEETSYNTH_LABEL },
-        annotations: { [ANNOTATIONS.configHash]: props.configHash },
+        annotations: { [ANNOTATIONS.configHash]: props.configHash, ...(props.generation ? { [ANNOTATIONS.generation]: props.generation } : {}) },
       },
       spec: {
         replicas: 1,

@@ -10,6 +10,8 @@ export interface ScheduledBotProps extends BotPodProps {
   readonly schedule: string;
   /** the0-compatible hash of the schedule document (`the0.app/schedule-hash`). */
   readonly configHash: string;
+  /** Rollout generation stamped on the object's metadata (`fleetsynth.io/generation`), not on the pod: no restart. @default none */
+  readonly generation?: string;
   /** Name of the CronJob. @default `schedule-<botId>` cut to 52 characters (SPEC §3.1) */
   readonly name?: string;
   /** A NetworkPolicy for the schedule's pods (no ingress; name and selector filled in). @default none */
@@ -38,7 +40,7 @@ export class ScheduledBot extends Construct {
           [LABELS.managedBy]: MANAGED_BY.scheduled,
           ...FLEETSYNTH_LABEL,
         },
-        annotations: { [ANNOTATIONS.scheduleHash]: props.configHash },
+        annotations: { [ANNOTATIONS.scheduleHash]: props.configHash, ...(props.generation ? { [ANNOTATIONS.generation]: props.generation } : {}) },
       },
       spec: {
         schedule: props.schedule,

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { ExitCode, assertNoProblems } from '../errors';
+import { ConfigError, ExitCode, assertNoProblems } from '../errors';
 import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
-import { DiffBase, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
+import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
@@ -18,13 +18,23 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--base <ref|dir>', 'git ref of the repository in the current directory, or a directory holding an output root', 'HEAD')
       .addOption(new Option('--format <format>', 'report format').choices(['text', 'markdown', 'json']).default('text'))
       .option('--out <dir>', 'output root whose committed copy at --base is compared (ignored when --base is a directory)', 'dist')
-      .option('--allow-empty', 'accept a source with no documents (everything shows as removed)'),
+      .option('--allow-empty', 'accept a source with no documents (everything shows as removed)')
+      .option('--current <dir>', 'compare this already rendered output root (e.g. from `cdk8s synth` of a GitOps app) instead of rendering; no source is read'),
   ).action(async (o: Record<string, unknown>) => {
     const all = await resolveSettings(o, env);
     const settings = all.render;
     assertNoProblems(checkSettings(settings));
     const baseArg = String(o.base);
+    const current = o.current as string | undefined;
     const base: DiffBase = isDirectory(baseArg) ? { dir: baseArg } : { repo: process.cwd(), ref: baseArg, path: String(o.out) };
+    if (current !== undefined) {
+      if (!isDirectory(current)) throw new ConfigError([`--current: ${current} is not a directory`]);
+      const { label, files } = await readBase(base);
+      const diff = diffTrees(files, readTreeFromDir(current), { base: label });
+      emit(io, formatDiff(diff, o.format as DiffFormat));
+      setExit(hasChanges(diff) ? ExitCode.CHANGES : ExitCode.OK);
+      return;
+    }
     const source = openSettingsSource(all.source);
     try {
       const docs = await source.read();

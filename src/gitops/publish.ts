@@ -10,6 +10,8 @@ import type { Source } from '../source';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
+import { RolloutOptions, RolloutPlan, planRollout, writeRolloutState } from './rollout/plan';
+import { synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
 
 /** How to publish a fleet to the Git repository Argo CD watches. */
@@ -48,6 +50,11 @@ export interface PublishOptions {
   readonly workers?: number;
   /** Webhook timeout; default 5 s. */
   readonly webhookTimeoutMs?: number;
+  /**
+   * Take part in rollouts (`rollout.json` in the output root): a fleet-wide change is committed one
+   * wave at a time, each after the previous one was healthy. @default none (every change at once)
+   */
+  readonly rollout?: RolloutOptions;
 }
 
 /** Outcome of a webhook call; a failure is a warning. */
@@ -75,6 +82,8 @@ export interface PublishResult {
   readonly refusal?: PublishRefusedError;
   /** 0 when everything rendered and was published; 1 when some document failed or (dry run) it would be refused. */
   readonly exitCode: number;
+  /** The rollout's part in this publish, when rollouts are on. */
+  readonly rollout?: RolloutPlan;
 }
 
 /** Why a publish was refused: the remote is untouched and the working copy reset. */
@@ -139,19 +148,27 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const label = `${redactUrl(opts.repo)}@${branch}:${repoPath}`;
 
   let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
+  let lastPlan: RolloutPlan | undefined;
   const render = async (outDir: string, write: boolean) => {
     const base = readTreeFromDir(outDir);
     const wouldRemove = plannedRemovals(fleet, base, opts);
     const existing = [...base.keys()].filter((p) => classifyPath(p)?.kind !== 'platform').length;
     const refusal = wouldRemove.length > massDeleteLimit(existing) && !opts.allowMassDelete ? massDeleteError(wouldRemove, existing) : undefined;
     if (refusal && write) throw refusal;
-    const synth = await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
+    // A rollout splits the render by generation; a partial render (live resync of a few bots)
+    // gets its bots' generations from the caller's settings.
+    const plan = opts.rollout && !opts.onlyIds ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
+    const synth = plan
+      ? await synthesizeGroups(fleet, plan.groups, { outDir, write, collect: true, workers: opts.workers })
+      : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
+    if (plan && write) writeRolloutState(outDir, plan.state);
+    lastPlan = plan;
     const failedIds = new Set(fleet.failedIds);
     for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
     // Full renders include the live service's platform/ manifests: they are compared too.
     const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds });
     // When writing, the index decides whether there is a commit (shard markers count too).
-    const message = write || diff.entries.length > 0 ? commitMessage(diff, opts.message) : null;
+    const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutSubject(plan), plan?.notes) : null;
     last = { diff, synth, message };
     return { message, refusal };
   };
@@ -160,7 +177,16 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     await ws.sync();
     const { refusal } = await render(ws.outDir, false);
     const r = last!;
-    return { dryRun: true, diff: r.diff, message: r.message, errors: r.synth.errors, warnings: r.synth.warnings, refusal, exitCode: refusal || r.synth.errors.length > 0 ? 1 : 0 };
+    return {
+      dryRun: true,
+      diff: r.diff,
+      message: r.message,
+      errors: r.synth.errors,
+      warnings: r.synth.warnings,
+      refusal,
+      exitCode: refusal || r.synth.errors.length > 0 ? 1 : 0,
+      ...(lastPlan ? { rollout: lastPlan } : {}),
+    };
   }
 
   const outcome = await ws.publish(async (outDir) => (await render(outDir, true)).message, { retries: opts.retries });
@@ -182,7 +208,9 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     errors: r.synth.errors,
     warnings,
     webhook,
-    exitCode: r.synth.errors.length > 0 ? 1 : 0,
+    // A halted rollout fails the run, so the CI job that carries it shows red.
+    exitCode: r.synth.errors.length > 0 || lastPlan?.state.status === 'halted' ? 1 : 0,
+    ...(lastPlan ? { rollout: lastPlan } : {}),
   };
 }
 
@@ -211,12 +239,13 @@ function massDeleteError(wouldRemove: readonly string[], existing: number): Publ
 }
 
 /** `fleetsynth: +A ~C -R bots`, then the ids per kind of change (capped) and changed platform files. */
-export function commitMessage(diff: FleetDiff, subject?: string): string {
+export function commitMessage(diff: FleetDiff, subject?: string, notes: readonly string[] = []): string {
   const bots = diff.entries.filter((e) => e.kind !== 'platform');
   const count = (status: string) => bots.filter((e) => e.status === status).length;
   const stats = `fleetsynth: +${count('added')} ~${count('changed')} -${count('removed')} bots`;
   const lines = [subject?.trim() || stats, ''];
   if (subject?.trim()) lines.push(stats, '');
+  if (notes.length > 0) lines.push(...notes, '');
   let listed = 0;
   for (const status of ['added', 'changed', 'removed'] as const) {
     const entries = bots.filter((e) => e.status === status);
@@ -233,6 +262,16 @@ export function commitMessage(diff: FleetDiff, subject?: string): string {
   if (platform.length > 0) lines.push('platform:', ...platform.map((e) => `  ${e.status} ${e.path}`));
   while (lines[lines.length - 1] === '') lines.pop();
   return lines.join('\n') + '\n';
+}
+
+/** The subject of a rollout's commit: which wave, or what the rollout did. */
+function rolloutSubject(plan: RolloutPlan | undefined): string | undefined {
+  if (!plan?.action) return undefined;
+  const st = plan.state;
+  if (plan.action.type === 'commit-wave') return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length} (${st.waves[st.current]} %): ${plan.waveIds.length} bots`;
+  if (plan.action.type === 'halt') return `fleetsynth rollout: halted at wave ${st.current + 1} of ${st.waves.length}`;
+  if (plan.action.type === 'done') return `fleetsynth rollout: done (${st.change})`;
+  return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length}: ${plan.action.why}`;
 }
 
 /** A GitHub-style push event, which Argo CD's webhook handler understands. */

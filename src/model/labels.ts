@@ -20,6 +20,8 @@ export const ANNOTATIONS = {
   configHash: 'the0.app/config-hash',
   scheduleHash: 'the0.app/schedule-hash',
   config: 'fleetsynth.io/config',
+  /** The rollout generation a bot's object was rendered with (metadata only, so a pod never restarts for it). */
+  generation: 'fleetsynth.io/generation',
 } as const;
 
 /** `the0.app/managed-by` values the0 uses, kept so existing tooling still recognises the pods. */

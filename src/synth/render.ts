@@ -1,5 +1,6 @@
 import type { App, Chart } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import type { CustomizeCheck } from '../constructs/customize';
 import type { BotSpec } from '../model/bot';
 import { findLeaks } from '../model/secrets';
 import type { RenderSettings } from '../settings';
@@ -50,14 +51,15 @@ let loaded:
 
 /**
  * Adds the construct of one bot to a chart, then runs `settings.customize` on it (the chart is the
- * hook's scope: objects it adds go into the bot's file). A hook that changes a protected field
- * throws a ProtectedFieldError, which fails that bot only.
+ * hook's scope: objects it adds go into the bot's file). With a hook it returns the check to run
+ * on the rendered objects: a changed protected field throws a ProtectedFieldError, which fails
+ * that bot only.
  */
-export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
+export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): CustomizeCheck | undefined {
   const { RealtimeBot, ScheduledBot, props, applyCustomizer } = cdk8sParts();
   if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', props.realtimeBotProps(spec, settings));
   else new ScheduledBot(chart, 'Bot', props.scheduledBotProps(spec, settings));
-  if (settings.customize) applyCustomizer(settings.customize, spec, chart);
+  return settings.customize ? applyCustomizer(settings.customize, spec, chart) : undefined;
 }
 
 /**
@@ -92,8 +94,11 @@ export class BotRenderer {
     const id = `bot${this.seq++}`;
     const chart = new Chart(app, id);
     try {
-      addBot(chart, spec, this.settings);
-      return this.synthChart(app, chart);
+      const check = addBot(chart, spec, this.settings);
+      const rendered = new Map<IConstruct, unknown>();
+      const objects = this.synthChart(app, chart, check && rendered);
+      check?.((o) => (rendered.has(o) ? rendered.get(o) : o.toJson()));
+      return objects;
     } finally {
       app.node.tryRemoveChild(id);
     }
@@ -107,7 +112,7 @@ export class BotRenderer {
    * each ApiObject's own `toJson()` (resolution, sanitizing, key sorting, JSON patches) in that
    * order. Anything else is left to cdk8s.
    */
-  private synthChart(app: App, chart: Chart): unknown[] {
+  private synthChart(app: App, chart: Chart, rendered?: Map<IConstruct, unknown>): unknown[] {
     const { ApiObject, Chart } = cdk8sParts().cdk8s;
     const constructs = chart.node.findAll();
     for (const c of constructs) {
@@ -121,7 +126,12 @@ export class BotRenderer {
     constructs.forEach(validate);
     if (errors.length > 0) throw new Error(`Validation failed with the following errors:\n  ${errors.join('\n  ')}`);
     const objects: unknown[] = [];
-    for (const c of constructs) if (c instanceof ApiObject) objects.push(c.toJson());
+    for (const c of constructs) {
+      if (!(c instanceof ApiObject)) continue;
+      const json = c.toJson();
+      objects.push(json);
+      rendered?.set(c, json);
+    }
     return objects;
   }
 

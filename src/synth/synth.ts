@@ -47,7 +47,11 @@ export interface SynthOptions {
   readonly collect?: boolean;
   /** Only these bot ids are re-rendered and pruned (a live resync of a few bots). */
   readonly onlyIds?: ReadonlySet<string>;
-  /** Also render the live service's own manifests under `platform/` (default true on full renders). */
+  /**
+   * Also render the live service's own manifests under `platform/` (default true on full renders).
+   * `true` with onlyIds renders them and the shard markers too: that run is one part of a full
+   * render split into groups (synthesizeGroups).
+   */
   readonly platform?: boolean;
   /** Reuse a renderer (a live service renders single bots often). */
   readonly renderer?: BotRenderer;
@@ -167,8 +171,10 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
     removed.push(f.relPath);
   }
 
-  if (write && !only) writeShardMarkers(opts.outDir, opts.settings.shards);
-  if (!only && (opts.platform ?? true)) {
+  // `platform: true` with onlyIds: one part of a full render split by generation (rollouts).
+  const full = !only || opts.platform === true;
+  if (write && full) writeShardMarkers(opts.outDir, opts.settings.shards);
+  if (full && (opts.platform ?? true)) {
     for (const f of renderPlatform(opts.settings)) {
       objects += (f.text.match(/^---$/gm)?.length ?? 0) + 1;
       if (files) files.set(f.relPath, f.text);

@@ -1,0 +1,54 @@
+// A full render split into groups of bots, each with its own settings (a rollout renders the
+// bots of rolled waves with the new generation and the others with the old one). Each group is
+// one synthesizeFleet over its ids; the first renders the live service and the shard markers.
+import type { Fleet } from '../model/fleet';
+import type { RenderSettings } from '../settings';
+import { SynthOptions, SynthResult, synthesizeFleet } from './synth';
+import { listBotFiles } from './writer';
+
+/** Bots rendered with one settings object. */
+export interface SynthGroup {
+  readonly settings: RenderSettings;
+  readonly ids: ReadonlySet<string>;
+}
+
+/**
+ * Renders every group into one output root and merges the results as one full render would
+ * report them. Files of bots in no group (removed bots) are pruned by the first group's run, so
+ * the usual guards (failed and unknown owners keep their files) apply to them unchanged.
+ */
+export async function synthesizeGroups(fleet: Fleet, groups: readonly SynthGroup[], opts: Omit<SynthOptions, 'settings' | 'onlyIds' | 'platform'>): Promise<SynthResult> {
+  if (groups.length === 0) throw new Error('synthesizeGroups: no group');
+  const grouped = new Set<string>();
+  for (const g of groups) for (const id of g.ids) grouped.add(id);
+  const strays = listBotFiles(opts.outDir)
+    .map((f) => f.id)
+    .filter((id) => !grouped.has(id));
+  const results: SynthResult[] = [];
+  for (const [i, g] of groups.entries()) {
+    const ids = i === 0 ? new Set([...g.ids, ...strays]) : g.ids;
+    results.push(await synthesizeFleet(fleet, { ...opts, settings: g.settings, onlyIds: ids, platform: i === 0 }));
+  }
+  const merged = mergeResults(results);
+  // A run over chosen ids reports only those ids' document errors: add the ones that name no id.
+  const idless = fleet.errors.filter((e) => e.id === undefined).map((e) => e.toString());
+  return { ...merged, errors: [...new Set([...idless, ...merged.errors])] };
+}
+
+function mergeResults(rs: readonly SynthResult[]): SynthResult {
+  const uniq = (lists: string[][]) => [...new Set(lists.flat())];
+  const files = rs.some((r) => r.files) ? new Map<string, string>() : undefined;
+  if (files) for (const r of rs) for (const [k, v] of r.files ?? []) files.set(k, v);
+  return {
+    fleet: rs[0].fleet,
+    objects: rs.reduce((n, r) => n + r.objects, 0),
+    written: uniq(rs.map((r) => r.written)).sort(),
+    unchanged: rs.reduce((n, r) => n + r.unchanged, 0),
+    removed: uniq(rs.map((r) => r.removed)).sort(),
+    kept: uniq(rs.map((r) => r.kept)).sort(),
+    foreign: uniq(rs.map((r) => r.foreign)).sort(),
+    errors: uniq(rs.map((r) => r.errors)),
+    warnings: uniq(rs.map((r) => r.warnings)),
+    ...(files ? { files } : {}),
+  };
+}

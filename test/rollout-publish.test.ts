@@ -1,0 +1,227 @@
+// Rollouts end to end: publish into a real bare repository; a fake Kubernetes API (through
+// client-node's real code) serves Deployments, CronJobs and pods made from what the bare remote
+// holds, as Argo CD would apply it: a pod whose image contains "bad" never pulls.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { readTreeFromGit } from '../src/gitops/diff';
+import { PublishOptions, publish } from '../src/gitops/publish';
+import { waveOfBot } from '../src/gitops/rollout/controller';
+import { kubeHealthReader } from '../src/gitops/rollout/health';
+import { RolloutBusyError, RolloutOptions } from '../src/gitops/rollout/plan';
+import { DEFAULT_ROLLOUT, ROLLOUT_FILE, parseRolloutState } from '../src/gitops/rollout/state';
+import type { FleetDocuments } from '../src/model/document';
+import { DEFAULT_SETTINGS, RenderSettings } from '../src/settings';
+import { openSource, writeFleetFile } from '../src/source';
+import { generateFleet } from '../src/testing/fleet-gen';
+import { readAll, startHttp, writeKubeconfig } from './query-fakes';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-rollout-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const uniq = (p: string) => path.join(tmp, `${p}-${++n}`);
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', maxBuffer: 1 << 28 }).trim();
+function bare(): string {
+  const dir = uniq('remote') + '.git';
+  execFileSync('git', ['init', '-q', '--bare', dir]);
+  return dir;
+}
+const commits = (repo: string) => git(repo, 'rev-list', '--count', 'main');
+type Json = Record<string, any>;
+
+/** The cluster as Argo CD would make it from the remote's main branch. */
+async function clusterFrom(repo: string): Promise<{ deployments: Json[]; pods: Json[]; cronJobs: Json[] }> {
+  const tree = await readTreeFromGit(repo, 'main', 'dist');
+  const deployments: Json[] = [];
+  const pods: Json[] = [];
+  const cronJobs: Json[] = [];
+  for (const [p, text] of tree) {
+    if (!p.startsWith('bots/')) continue;
+    for (const doc of parseAllDocuments(text)) {
+      const o = doc.toJSON() as Json;
+      if (o.kind === 'Deployment') {
+        const id = o.metadata.labels['the0.app/bot-id'];
+        const image: string = o.spec.template.spec.containers[0].image;
+        const bad = image.includes('bad');
+        deployments.push({ metadata: { ...o.metadata, generation: 2 }, status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: bad ? 0 : 1 } });
+        pods.push({
+          metadata: { name: `bot-${id}-x`, labels: o.spec.template.metadata.labels, creationTimestamp: new Date(0).toISOString() },
+          status: { phase: bad ? 'Pending' : 'Running', containerStatuses: [{ name: 'bot', image, restartCount: 0, state: bad ? { waiting: { reason: 'ImagePullBackOff' } } : { running: {} } }] },
+        });
+      } else if (o.kind === 'CronJob') cronJobs.push({ metadata: o.metadata });
+    }
+  }
+  return { deployments, pods, cronJobs };
+}
+
+function selector(sel: string): (labels: Record<string, string>) => boolean {
+  const parts: Array<(l: Record<string, string>) => boolean> = [];
+  for (const m of sel.matchAll(/([^,\s]+)\s+in\s+\(([^)]*)\)|([^,=\s]+)=([^,]*)/g)) {
+    if (m[1]) {
+      const set = new Set(m[2].split(','));
+      parts.push((l) => set.has(l[m[1]]));
+    } else parts.push((l) => l[m[3]] === m[4]);
+  }
+  return (l) => parts.every((p) => p(l));
+}
+
+async function fakeCluster(repo: string) {
+  const server = await startHttp(async (req, res) => {
+    await readAll(req);
+    const url = new URL(req.url ?? '/', 'http://x');
+    const c = await clusterFrom(repo);
+    const items: Json[] | undefined =
+      url.pathname.endsWith('/deployments') ? c.deployments : url.pathname.endsWith('/pods') ? c.pods : url.pathname.endsWith('/cronjobs') ? c.cronJobs : undefined;
+    res.writeHead(items ? 200 : 404, { 'content-type': 'application/json' });
+    if (!items) {
+      res.end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound', message: url.pathname }));
+      return;
+    }
+    const match = selector(url.searchParams.get('labelSelector') ?? '');
+    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: {}, items: items.filter((o) => match(o.metadata.labels ?? {})) }));
+  });
+  const kc = new KubeConfig();
+  kc.loadFromFile(writeKubeconfig(fs.mkdtempSync(path.join(tmp, 'kc-')), server.url));
+  return { server, health: kubeHealthReader(kc, 'the0') };
+}
+
+const docs = generateFleet(150, 11);
+jest.setTimeout(300_000);
+const settingsWith = (image: string): RenderSettings => ({ ...DEFAULT_SETTINGS, shards: 4, runtimeImage: image });
+
+describe('rollouts through publish', () => {
+  let repo: string;
+  let cluster: Awaited<ReturnType<typeof fakeCluster>>;
+  let clock: number;
+  beforeEach(async () => {
+    repo = bare();
+    cluster = await fakeCluster(repo);
+    clock = Date.parse('2026-12-03T10:00:00Z');
+  });
+  afterEach(() => cluster.server.close());
+
+  const rollout = (extra: Partial<RolloutOptions> = {}): RolloutOptions => ({
+    settings: { ...DEFAULT_ROLLOUT, bakeSeconds: 60, timeoutSeconds: 600 },
+    version: '1.0.0',
+    health: cluster.health,
+    now: () => new Date(clock),
+    ...extra,
+  });
+  // Every run is a fresh runner (new working copy): the rollout lives in Git only.
+  const run = (fleet: FleetDocuments, image: string, extra: Partial<PublishOptions> = {}, ro: Partial<RolloutOptions> = {}) => {
+    const file = uniq('fleet') + '.json';
+    writeFleetFile(file, fleet);
+    return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: uniq('wd'), rollout: rollout(ro), ...extra });
+  };
+  const images = async () => {
+    const out = new Map<string, string>();
+    for (const [p, text] of await readTreeFromGit(repo, 'main', 'dist')) {
+      const m = /^bots\/[^/]+\/(?:bot|schedule)-(.+)\.yaml$/.exec(p);
+      if (m) out.set(m[1], /image: (\S+)/.exec(text)![1]);
+    }
+    return out;
+  };
+  const state = () => parseRolloutState(git(repo, 'show', `main:dist/${ROLLOUT_FILE}`));
+
+  test('healthy waves advance to 100 %, one wave per commit, each after its bake time', async () => {
+    expect((await run(docs, 'rt:1')).exitCode).toBe(0);
+    expect(state().status).toBe('done');
+    const all = [...(await images()).keys()];
+    expect(all.length).toBeGreaterThan(120);
+
+    const started = await run(docs, 'rt:2');
+    expect(started.rollout?.notes.join('\n')).toMatch(/rollout started: runtimeImage "rt:1" → "rt:2"/);
+    const canary = [...(await images())].filter(([, img]) => img === 'rt:2').map(([id]) => id);
+    expect(canary.length).toBeGreaterThanOrEqual(1);
+    expect(canary.length).toBeLessThanOrEqual(Math.ceil(all.length * 0.01) + 2); // ≤ 1 % plus rounding
+    expect(canary.sort()).toEqual([...(started.rollout?.waveIds ?? [])].sort());
+
+    const seen: number[] = [];
+    for (let step = 0; step < 12 && state().status === 'rolling'; step++) {
+      clock += 1000;
+      await run(docs, 'rt:2'); // healthy: the bake starts
+      clock += 61_000;
+      const r = await run(docs, 'rt:2');
+      const onNew = [...(await images()).values()].filter((i) => i === 'rt:2').length;
+      seen.push(onNew);
+      expect(r.exitCode).toBe(0);
+    }
+    expect(state().status).toBe('done');
+    expect([...(await images()).values()].every((i) => i === 'rt:2')).toBe(true);
+    // Three more waves after the canary, each larger than the last; the last one bakes too before done.
+    expect(seen.length).toBe(4);
+    expect(seen[0]).toBeLessThan(seen[1]);
+    expect(seen[1]).toBeLessThan(seen[2]);
+    expect(seen[2]).toBe(all.length);
+    expect(seen[3]).toBe(all.length);
+    const log = git(repo, 'log', '--format=%s', 'main');
+    expect(log).toMatch(/fleetsynth rollout: wave 2 of 4 \(10 %\)/);
+    expect(log).toMatch(/fleetsynth rollout: done/);
+  });
+
+  test('a bad image halts after the canary; later waves stay on the old image; abort restores the canary in one commit', async () => {
+    await run(docs, 'rt:1');
+    await run(docs, 'rt:bad');
+    const canary = [...(await images())].filter(([, img]) => img === 'rt:bad').map(([id]) => id);
+    expect(canary.length).toBeGreaterThanOrEqual(1);
+    clock += 30_000;
+    const halted = await run(docs, 'rt:bad');
+    expect(halted.exitCode).toBe(1);
+    expect(halted.rollout?.notes.join('\n')).toMatch(/rollout HALTED: wave 1 of 4/);
+    const st = state();
+    expect(st.status).toBe('halted');
+    const realtimeCanary = canary.filter((id) => st.failures?.some((f) => f.id === id));
+    expect(realtimeCanary.length).toBeGreaterThan(0);
+    expect(st.failures?.every((f) => /ImagePullBackOff/.test(f.reason))).toBe(true);
+    // Halted: time passes, nothing more rolls out.
+    clock += 3_600_000;
+    await run(docs, 'rt:bad');
+    expect([...(await images()).values()].filter((i) => i === 'rt:bad').length).toBe(canary.length);
+
+    const before = Number(commits(repo));
+    const aborted = await run(docs, 'rt:bad', {}, { command: 'abort' });
+    expect(aborted.exitCode).toBe(0);
+    expect(Number(commits(repo))).toBe(before + 1);
+    expect([...(await images())].filter(([, i]) => i !== 'rt:1')).toEqual([]);
+    expect(state().status).toBe('aborted');
+  });
+
+  test('mid-rollout: a bot\'s own change lands at once on its wave\'s generation, an added bot gets its wave\'s generation, a second fleet-wide change is refused', async () => {
+    await run(docs, 'rt:1');
+    await run(docs, 'rt:2');
+    const st = state();
+    const rolled = new Set([...(await images())].filter(([, i]) => i === 'rt:2').map(([id]) => id));
+    const changed = JSON.parse(JSON.stringify(docs)) as { bots: Json[]; bot_schedules: Json[] };
+    const victim = changed.bots.find((b) => b.config.enabled !== false && !rolled.has(b.id))!;
+    victim.config.symbol = 'CHANGED-NOW';
+    const newcomers = Array.from({ length: 40 }, (_, i) => ({ ...JSON.parse(JSON.stringify(victim)), id: `newbot${i.toString().padStart(4, '0')}` }));
+    changed.bots.push(...newcomers);
+    const r = await run(changed as unknown as FleetDocuments, 'rt:2');
+    expect(r.exitCode).toBe(0);
+    const tree = await readTreeFromGit(repo, 'main', 'dist');
+    const victimFile = [...tree].find(([p]) => p.endsWith(`/bot-${victim.id}.yaml`))![1];
+    expect(victimFile).toContain('CHANGED-NOW');
+    expect(/image: (\S+)/.exec(victimFile)![1]).toBe('rt:1'); // its wave is not rolled yet
+    const img = (await images());
+    for (const b of newcomers) expect(img.get(b.id)).toBe(waveOfBot(st, b.id) === 0 ? 'rt:2' : 'rt:1');
+
+    await expect(run(changed as unknown as FleetDocuments, 'rt:3')).rejects.toBeInstanceOf(RolloutBusyError);
+    const superseded = await run(changed as unknown as FleetDocuments, 'rt:3', {}, { supersede: true });
+    expect(superseded.rollout?.notes.join('\n')).toMatch(/rollout superseded/);
+    expect(state().to.inputs.runtimeImage).toBe('rt:3');
+    expect(state().from.inputs.runtimeImage).toBe('rt:1');
+  });
+
+  test('without Kubernetes credentials the canary is committed and the rollout stays pending, said clearly', async () => {
+    await run(docs, 'rt:1', {}, { health: null });
+    await run(docs, 'rt:2', {}, { health: null });
+    clock += 3_600_000;
+    const r = await run(docs, 'rt:2', {}, { health: null });
+    expect(r.rollout?.notes.join('\n')).toMatch(/rollout pending: wave 1 of 4 is committed; its health cannot be read without Kubernetes credentials/);
+    expect(state().status).toBe('rolling');
+    expect(state().current).toBe(0);
+  });
+});
