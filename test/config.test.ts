@@ -265,3 +265,19 @@ test('examples/fleetsynth.config.yaml is valid and renders the example fleet', a
   const r = new BotRenderer(s);
   for (const spec of f.specs) expect(r.render(spec).text).toContain('registry.example.com/the0/runtime:1.14.0');
 });
+
+test('the query Job of a scheduled bot gets the same pod config (serve builds its spec with the same model options)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { renderQueryJob } = require('../src/constructs/query-job') as typeof import('../src/constructs/query-job');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { toBotSpec } = require('../src/model/bot') as typeof import('../src/model/bot');
+  const settings = withConfig(REALISTIC);
+  const docs = generateFleet(50, 4);
+  const spec = docs.bot_schedules.map((d, i) => toBotSpec(d, 'bot_schedules', i, modelOptions(settings)).spec).find((s) => s !== undefined)!;
+  const job = renderQueryJob(spec, settings, { queryPath: '/status', resultKey: `${spec.id}/1/result.json`, timeoutSec: 30, nowNanos: 1n }) as Obj;
+  const pod = job.spec.template;
+  expect(pod.spec.tolerations[0].key).toBe(JSON.parse(spec.redactedConfig).exchange?.name === 'binance' ? 'exchange' : 'dedicated');
+  expect(pod.spec.priorityClassName).toBe('batch-low');
+  expect(pod.metadata.labels).toMatchObject({ team: 'reports', 'the0.app/managed-by': 'the0-query-handler' });
+  expect(pod.spec.containers[0].image).toBe('registry.example.com/the0/runtime:1.14.0');
+});
