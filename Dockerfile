@@ -8,7 +8,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json README.md CHANGELOG.md ./
+COPY tsconfig.json README.md CHANGELOG.md fleetsynth.config.schema.json ./
 COPY bin ./bin
 COPY imports ./imports
 COPY src ./src

@@ -16,8 +16,8 @@ export type { DocumentWarning } from './model/errors';
 export { secretKeyMatcher, REDACTED } from './model/secrets';
 
 // Settings.
-export { DEFAULT_SETTINGS, checkSettings, renderSettingsFromEnv } from './settings';
-export type { RenderSettings } from './settings';
+export { DEFAULT_SETTINGS, checkSettings, openSettingsSource, renderSettingsFromEnv, resolveSettings } from './settings';
+export type { RenderSettings, Settings, SourceSettings } from './settings';
 
 // The bot constructs (compose them in your own Chart) and the customization hook.
 export * from './constructs';

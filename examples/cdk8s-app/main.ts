@@ -1,11 +1,12 @@
 // A GitOps repo's cdk8s app: the platform team's own chart (a PriorityClass for trading bots) and
-// the whole the0 fleet rendered by fleetsynth into the same output, with one customization (every
-// bot pod gets that priority class and a team label). `cdk8s synth` runs it (cdk8s.yaml).
-import { ApiObject, App, Chart, JsonPatch } from 'cdk8s';
+// the whole the0 fleet rendered by fleetsynth into the same output. The fleet's settings and its
+// customization come from fleetsynth.config.mjs beside this file, exactly as for the fleetsynth
+// CLI run here, so `cdk8s synth` and `fleetsynth synth` render the same bots.
+import { ApiObject, App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { BotCustomizer, EXAMPLE_FLEET, FleetsynthError, describeError, renderSettingsFromEnv, reportSynth, synthFleet } from 'fleetsynth';
+import { FleetsynthError, describeError, openSettingsSource, reportSynth, resolveSettings, synthFleet } from 'fleetsynth';
 
-/** Priority class of every bot pod: bots are evicted after batch work, before platform services. */
+/** Priority class of every bot pod (fleetsynth.config.mjs sets it): bots are evicted after batch work, before platform services. */
 export const PRIORITY_CLASS = 'trading-bots';
 
 /** What the platform team owns beside the bots. */
@@ -24,15 +25,6 @@ export class TradingPlatform extends Chart {
   }
 }
 
-/** Called for each bot with its objects; fleetsynth checks that labels, selectors and hardening stay intact. */
-export const customize: BotCustomizer = (_bot, objects) => {
-  for (const o of objects) {
-    o.metadata.addLabel('example.com/team', 'trading');
-    if (o.kind === 'Deployment') o.addJsonPatch(JsonPatch.add('/spec/template/spec/priorityClassName', PRIORITY_CLASS));
-    if (o.kind === 'CronJob') o.addJsonPatch(JsonPatch.add('/spec/jobTemplate/spec/template/spec/priorityClassName', PRIORITY_CLASS));
-  }
-};
-
 /** Renders everything into `outdir`; returns the exit code (0 only when every bot rendered). */
 export async function main(env: NodeJS.ProcessEnv = process.env, outdir?: string): Promise<number> {
   // `cdk8s synth` passes the output directory in CDK8S_OUTDIR; App reads it.
@@ -40,13 +32,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env, outdir?: string
   new TradingPlatform(app, 'trading-platform');
   app.synth();
   try {
-    const result = await synthFleet({
-      app,
-      // MongoDB in production (MONGO_URI); fleetsynth's example fleet otherwise.
-      source: env.FLEET_SOURCE || env.MONGO_URI || EXAMPLE_FLEET,
-      settings: renderSettingsFromEnv(env),
-      customize,
-    });
+    // As the CLI does: env (MONGO_URI, NAMESPACE, …), then fleetsynth.config.* here, then defaults;
+    // the source is MongoDB in production, fleetsynth's example fleet when none is configured.
+    const settings = await resolveSettings({}, env, __dirname);
+    const result = await synthFleet({ app, source: openSettingsSource(settings.source), settings: settings.render });
     return reportSynth(result, (line) => console.log(line), (line) => console.error(line));
   } catch (e) {
     if (!(e instanceof FleetsynthError)) throw e;
