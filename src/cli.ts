@@ -24,7 +24,8 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--minio-secret <name>', 'Secret with minio-access-key / minio-secret-key (env MINIO_SECRET_NAME)')
     .option('--minio-endpoint <host:port>', 'MinIO endpoint passed to pods (env MINIO_ENDPOINT)')
     .option('--minio-bucket <bucket>', 'code bucket passed to pods as MINIO_CODE_BUCKET (env MINIO_BUCKET)')
-    .option('--nats-url <url>', 'NATS URL passed to pods for live logs (env NATS_URL)')
+    .option('--nats-url <url>', 'NATS URL passed to pods for live logs (env NATS_URL); a URL with credentials needs --nats-url-secret')
+    .option('--nats-url-secret <secret[/key]>', 'Secret pods read NATS_URL from (key default nats-url) instead of a plain value (env NATS_URL_SECRET)')
     .option('--secret-keys <keys>', 'extra config key names treated as secret, comma-separated (env SECRET_KEYS)')
     .option('--bots-db <db>', 'database of realtime bots (env BOTS_DB)')
     .option('--schedules-db <db>', 'database of schedules (env SCHEDULES_DB)');
@@ -42,6 +43,7 @@ export function settingsFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv 
     minioEndpoint: (o.minioEndpoint as string) ?? base.minioEndpoint,
     minioCodeBucket: (o.minioBucket as string) ?? base.minioCodeBucket,
     natsUrl: (o.natsUrl as string) ?? base.natsUrl,
+    natsUrlSecret: (o.natsUrlSecret as string) ?? base.natsUrlSecret,
     secretKeys: o.secretKeys !== undefined ? String(o.secretKeys).split(',').map((k) => k.trim()).filter(Boolean) : base.secretKeys,
   };
 }

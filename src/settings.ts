@@ -20,8 +20,14 @@ export interface RenderSettings {
   readonly minioLogsBucket?: string;
   /** Query results bucket (`MINIO_QUERY_RESULTS_BUCKET`). */
   readonly minioQueryResultsBucket: string;
-  /** NATS URL passed to pods for live logs, when configured (`NATS_URL`). */
+  /** NATS URL passed to pods for live logs, when configured (`NATS_URL`); never with credentials unless `natsUrlSecret` is set. */
   readonly natsUrl?: string;
+  /**
+   * Secret (`name` or `name/key`, key default `nats-url`) pods read `NATS_URL` from instead of a
+   * plain value (`--nats-url-secret`, `NATS_URL_SECRET`): for URLs that carry credentials.
+   * @default undefined (NATS_URL rendered as a plain value)
+   */
+  readonly natsUrlSecret?: string;
   /** Extra config key names treated as secret (`--secret-keys`, `SECRET_KEYS`, comma-separated). */
   readonly secretKeys: readonly string[];
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
@@ -57,6 +63,7 @@ export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ren
     minioLogsBucket: s('MINIO_LOGS_BUCKET'),
     minioQueryResultsBucket: s('MINIO_QUERY_RESULTS_BUCKET') ?? DEFAULT_SETTINGS.minioQueryResultsBucket,
     natsUrl: s('NATS_URL'),
+    natsUrlSecret: s('NATS_URL_SECRET'),
     secretKeys: (s('SECRET_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
     shards: s('SHARDS') !== undefined ? Number(s('SHARDS')) : DEFAULT_SETTINGS.shards,
   };
@@ -69,8 +76,50 @@ export function checkSettings(s: RenderSettings): string[] {
     problems.push(`namespace "${s.namespace}" is not a valid Kubernetes namespace name`);
   }
   if (!Number.isInteger(s.shards) || s.shards < 1 || s.shards > 1000) problems.push(`shards must be an integer 1-1000, got ${s.shards}`);
+  problems.push(...credentialProblems(s));
   if (!['Always', 'IfNotPresent', 'Never'].includes(s.imagePullPolicy)) {
     problems.push(`image pull policy must be Always, IfNotPresent or Never, got "${s.imagePullPolicy}"`);
+  }
+  return problems;
+}
+
+/** Key of the NATS URL in `natsUrlSecret` when the setting names no key. */
+export const DEFAULT_NATS_URL_SECRET_KEY = 'nats-url';
+
+/** `natsUrlSecret` as a secretKeyRef, or undefined when NATS_URL is rendered as a plain value. */
+export function natsUrlSecretRef(s: RenderSettings): { name: string; key: string } | undefined {
+  if (!s.natsUrlSecret) return undefined;
+  const [name, key] = s.natsUrlSecret.split('/', 2);
+  return { name, key: key || DEFAULT_NATS_URL_SECRET_KEY };
+}
+
+/** True when a URL (or `host:port`) carries user info: `scheme://user:pass@host`, `token@host`. */
+export function hasCredentials(url: string): boolean {
+  const authority = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split(/[/?#]/, 1)[0];
+  return authority.includes('@');
+}
+
+/**
+ * Settings that are rendered into manifests (Git) must not carry credentials: they are refused
+ * with a message that names the setting, never the credential.
+ */
+function credentialProblems(s: RenderSettings): string[] {
+  const problems: string[] = [];
+  const ref = natsUrlSecretRef(s);
+  if (ref && (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ref.name) || !/^[-._a-zA-Z0-9]+$/.test(ref.key))) {
+    problems.push(`NATS URL Secret "${s.natsUrlSecret}" is not <secret-name>[/<key>]`);
+  }
+  if (s.natsUrl && !ref && s.natsUrl.split(',').some((u) => hasCredentials(u.trim()))) {
+    problems.push(
+      'the NATS URL (--nats-url / NATS_URL) carries credentials, and it is passed to every bot pod, in Git: ' +
+        'store the URL in a Secret and pass --nats-url-secret <secret>[/<key>] (NATS_URL_SECRET; pods then read NATS_URL by secretKeyRef), or use a URL without credentials',
+    );
+  }
+  if (hasCredentials(s.minioEndpoint)) {
+    problems.push(
+      'the MinIO endpoint (--minio-endpoint / MINIO_ENDPOINT) carries credentials, and it is passed to every bot pod, in Git: ' +
+        'give host:port only; MinIO credentials come from the Secret named by --minio-secret',
+    );
   }
   return problems;
 }

@@ -6,7 +6,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { RenderSettings } from '../settings';
 import { stringifyDocuments } from '../synth/yaml';
-import { FLEETSYNTH_LABEL } from './pod';
+import { FLEETSYNTH_LABEL, natsEnv } from './pod';
 
 /** Image of fleetsynth itself when none is given (`FLEETSYNTH_IMAGE`). */
 export const DEFAULT_FLEETSYNTH_IMAGE = 'ghcr.io/fleetsynth/fleetsynth:latest';
@@ -109,7 +109,9 @@ export class Platform extends Construct {
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },
-      ...(s.natsUrl ? [{ name: 'NATS_URL', value: s.natsUrl }] : []),
+      ...(natsEnv(s) ? [natsEnv(s)!] : []),
+      // serve renders the bots as this run does: NATS_URL by secretKeyRef too.
+      ...(s.natsUrlSecret ? [{ name: 'NATS_URL_SECRET', value: s.natsUrlSecret }] : []),
       { name: 'MINIO_ENDPOINT', value: s.minioEndpoint },
       { name: 'MINIO_USE_SSL', value: s.minioUseSsl ? 'true' : 'false' },
       { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.minioAccessKey) },

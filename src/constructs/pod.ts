@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import type { BotSpec, Resources } from '../model/bot';
 import { configSecretName } from '../model/names';
-import type { RenderSettings } from '../settings';
+import { RenderSettings, natsUrlSecretRef } from '../settings';
 
 export { ANNOTATIONS, FLEETSYNTH_LABEL, LABELS, MANAGED_BY, QUERY_PORT } from '../model/labels';
 import { LABELS } from '../model/labels';
@@ -72,8 +72,16 @@ export function platformEnv(s: RenderSettings, opts: { code: boolean }): k8s.Env
   if (s.minioStateBucket) env.push({ name: 'MINIO_STATE_BUCKET', value: s.minioStateBucket });
   if (s.minioLogsBucket) env.push({ name: 'MINIO_LOGS_BUCKET', value: s.minioLogsBucket });
   if (s.minioQueryResultsBucket !== 'query-results') env.push({ name: 'MINIO_QUERY_RESULTS_BUCKET', value: s.minioQueryResultsBucket });
-  if (s.natsUrl) env.push({ name: 'NATS_URL', value: s.natsUrl });
+  const nats = natsEnv(s);
+  if (nats) env.push(nats);
   return env;
+}
+
+/** `NATS_URL` for a pod: by secretKeyRef when the URL lives in a Secret, else plain; undefined when unset. */
+export function natsEnv(s: RenderSettings): k8s.EnvVar | undefined {
+  const ref = natsUrlSecretRef(s);
+  if (ref) return { name: 'NATS_URL', valueFrom: { secretKeyRef: ref } };
+  return s.natsUrl ? { name: 'NATS_URL', value: s.natsUrl } : undefined;
 }
 
 /** Which container a bot env list is for. */

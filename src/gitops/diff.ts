@@ -6,6 +6,7 @@ import * as jsyaml from 'js-yaml';
 import { FLEETSYNTH_LABEL } from '../constructs/pod';
 import type { FleetDocuments } from '../model/document';
 import { REDACTED } from '../model/secrets';
+import { mayRemove } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { BOTS_DIR, BOT_FILE_PATTERN } from '../synth/shard';
 import { SynthResult, synthesize } from '../synth/synth';
@@ -83,6 +84,8 @@ export interface DiffOptions {
   readonly failedIds?: ReadonlySet<string>;
   /** Only these bot ids are compared (a partial render); platform files are then skipped. */
   readonly onlyIds?: ReadonlySet<string>;
+  /** Every base bot file missing from the render is kept, not removed (a document of unknown owner). */
+  readonly keepAll?: boolean;
   /** Compare platform files; default: when the current tree has any. */
   readonly platform?: boolean;
 }
@@ -249,7 +252,7 @@ export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMa
   }
   for (const [key, old] of a) {
     if (b.has(key)) continue;
-    if (old.id !== undefined && opts.failedIds?.has(old.id)) {
+    if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) {
       kept.push(old.path);
       continue;
     }
@@ -578,7 +581,7 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
       write: false,
       collect: true,
     });
-    const diff = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds });
+    const diff = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
     return { diff, synth };
   } finally {
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import type pino from 'pino';
 import type { BotSpec } from '../model/bot';
 import { massDeleteLimit } from '../gitops/publish';
-import { Fleet, buildFleet } from '../model/fleet';
+import { Fleet, buildFleet, mayRemove } from '../model/fleet';
 import { secretKeyMatcher } from '../model/secrets';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
@@ -448,7 +448,7 @@ export class ResyncQueue {
     const specs: BotSpec[] = full ? r.fleet.specs : r.fleet.specs.filter((s) => ids.has(s.id));
     try {
       // Deleting the Secret of a gone bot waits until its manifest is gone from Git.
-      if (full && published) {
+      if (full && published && mayRemove(r.fleet)) {
         await secrets.syncAll(specs, r.fleet.failedIds);
       } else if (full) {
         await secrets.syncSome(specs, []);
@@ -480,6 +480,7 @@ export class ResyncQueue {
 
 /** Why a full render would remove too many bot files, or undefined when it is within the limit. */
 export function massRemoval(fleet: Fleet, outDir: string, shards: number): string | undefined {
+  if (!mayRemove(fleet)) return undefined; // the render removes nothing
   const existing = listBotFiles(outDir);
   const desired = new Set(fleet.specs.map((s) => botFilePath(s.id, s.fileName, shards)));
   const remove = existing.filter((f) => !desired.has(f.relPath) && !fleet.failedIds.has(f.id));

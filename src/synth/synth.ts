@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { renderPlatform } from '../constructs/platform';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
-import { buildFleet, Fleet } from '../model/fleet';
+import { buildFleet, Fleet, unownedProblem } from '../model/fleet';
 import { secretKeyMatcher } from '../model/secrets';
 import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
@@ -119,6 +119,8 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   }
 
   const errors = fleet.errors.filter((e) => !only || (e.id !== undefined && only.has(e.id))).map((e) => e.toString());
+  const unowned = unownedProblem(fleet);
+  if (unowned) errors.push(unowned);
   const keepIds = new Set(fleet.failedIds);
   const desired = new Set<string>();
   const written: string[] = [];
@@ -152,7 +154,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   for (const f of existingFiles) {
     if (desired.has(f.relPath)) continue;
     if (only && !only.has(f.id)) continue;
-    if (keepIds.has(f.id)) {
+    if (keepIds.has(f.id) || unowned) {
       kept.push(f.relPath);
       continue;
     }
