@@ -135,8 +135,9 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
     }
     if (item.status === 'leak') {
       errors.push(
-        `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: secret value of config key(s) ${item.leaks.join(', ')} ` +
-          'found in the rendered manifest; file not written (add the key to --secret-keys or report a bug)',
+        `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: the value of secret config key(s) ${item.leaks.join(', ')} ` +
+          'also appears in the rendered manifest, so the file is not written (its previous file is kept): ' +
+          'if that value is not secret, rename the config key; if it is, it equals public manifest text (guessable): change it',
       );
       keepIds.add(item.id);
       continue;
