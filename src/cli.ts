@@ -1,12 +1,13 @@
+import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerArgoCdCommand } from './argocd/generate';
 import { registerGitopsCommands } from './gitops/commands';
 import { buildFleet } from './model/fleet';
-import { secretKeyMatcher } from './model/secrets';
+import { modelOptions } from './model/bot';
 import { failureMessage, reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
 import { RenderSettings, renderSettingsFromEnv } from './settings';
-import { mongoNamesFromEnv, openSource } from './source';
+import { SourceError, mongoNamesFromEnv, openSource } from './source';
 
 const intArg = (v: string) => {
   const n = Number(v);
@@ -26,6 +27,8 @@ export function addRenderOptions(cmd: Command): Command {
     .option('--minio-bucket <bucket>', 'code bucket passed to pods as MINIO_CODE_BUCKET (env MINIO_BUCKET)')
     .option('--nats-url <url>', 'NATS URL passed to pods for live logs (env NATS_URL); a URL with credentials needs --nats-url-secret')
     .option('--nats-url-secret <secret[/key]>', 'Secret pods read NATS_URL from (key default nats-url) instead of a plain value (env NATS_URL_SECRET)')
+    .option('--config-hash-key <key>', 'key of a keyed (HMAC) config hash instead of the0\'s plain one (env CONFIG_HASH_KEY; prefer the env or --config-hash-key-file: flags show in ps)')
+    .option('--config-hash-key-file <file>', 'file holding the config hash key, e.g. a mounted Secret (trailing newline ignored)')
     .option('--secret-keys <keys>', 'extra config key names treated as secret, comma-separated (env SECRET_KEYS)')
     .option('--bots-db <db>', 'database of realtime bots (env BOTS_DB)')
     .option('--schedules-db <db>', 'database of schedules (env SCHEDULES_DB)');
@@ -44,8 +47,18 @@ export function settingsFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv 
     minioCodeBucket: (o.minioBucket as string) ?? base.minioCodeBucket,
     natsUrl: (o.natsUrl as string) ?? base.natsUrl,
     natsUrlSecret: (o.natsUrlSecret as string) ?? base.natsUrlSecret,
+    configHashKey: (o.configHashKey as string) ?? readKeyFile(o.configHashKeyFile as string | undefined) ?? base.configHashKey,
     secretKeys: o.secretKeys !== undefined ? String(o.secretKeys).split(',').map((k) => k.trim()).filter(Boolean) : base.secretKeys,
   };
+}
+
+function readKeyFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new SourceError(`cannot read --config-hash-key-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /** Source from flags and env. */
@@ -89,7 +102,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     const source = sourceFrom(o);
     try {
       const settings = settingsFrom(o);
-      const fleet = buildFleet(await source.read(), { isSecretKey: secretKeyMatcher(settings.secretKeys) });
+      const fleet = buildFleet(await source.read(), modelOptions(settings));
       for (const w of fleet.warnings) io.err(`warning: ${w.collection}/${w.id}: ${w.message}`);
       for (const e of fleet.errors) io.err(`error: ${e}`);
       const c = fleet.counts;

@@ -30,6 +30,13 @@ export interface RenderSettings {
   readonly natsUrlSecret?: string;
   /** Extra config key names treated as secret (`--secret-keys`, `SECRET_KEYS`, comma-separated). */
   readonly secretKeys: readonly string[];
+  /**
+   * Key of the keyed config hash (`--config-hash-key`, `--config-hash-key-file`, `CONFIG_HASH_KEY`):
+   * `the0.app/config-hash` becomes HMAC-SHA256 under it, so it cannot be brute-forced from Git.
+   * Never rendered. Leave unset only when the0's controller must agree on the hash (README: Security).
+   * @default undefined (the0's plain SHA-256 hash)
+   */
+  readonly configHashKey?: string;
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
 }
@@ -64,6 +71,7 @@ export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Ren
     minioQueryResultsBucket: s('MINIO_QUERY_RESULTS_BUCKET') ?? DEFAULT_SETTINGS.minioQueryResultsBucket,
     natsUrl: s('NATS_URL'),
     natsUrlSecret: s('NATS_URL_SECRET'),
+    configHashKey: s('CONFIG_HASH_KEY'),
     secretKeys: (s('SECRET_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
     shards: s('SHARDS') !== undefined ? Number(s('SHARDS')) : DEFAULT_SETTINGS.shards,
   };
@@ -77,11 +85,17 @@ export function checkSettings(s: RenderSettings): string[] {
   }
   if (!Number.isInteger(s.shards) || s.shards < 1 || s.shards > 1000) problems.push(`shards must be an integer 1-1000, got ${s.shards}`);
   problems.push(...credentialProblems(s));
+  if (s.configHashKey !== undefined && Buffer.byteLength(s.configHashKey, 'utf8') < MIN_CONFIG_HASH_KEY_BYTES) {
+    problems.push(`the config hash key must be at least ${MIN_CONFIG_HASH_KEY_BYTES} bytes (a short key can be guessed offline from the hashes in Git); use e.g. openssl rand -hex 32`);
+  }
   if (!['Always', 'IfNotPresent', 'Never'].includes(s.imagePullPolicy)) {
     problems.push(`image pull policy must be Always, IfNotPresent or Never, got "${s.imagePullPolicy}"`);
   }
   return problems;
 }
+
+/** Shortest config hash key accepted. */
+export const MIN_CONFIG_HASH_KEY_BYTES = 16;
 
 /** Key of the NATS URL in `natsUrlSecret` when the setting names no key. */
 export const DEFAULT_NATS_URL_SECRET_KEY = 'nats-url';

@@ -29,6 +29,8 @@ export const PLATFORM_SECRET_KEYS = {
   mongoUri: 'mongo-uri',
   /** GitOps repository URL, e.g. `https://x-access-token:<token>@github.com/acme/fleet-gitops.git`. */
   gitopsRepo: 'gitops-repo',
+  /** Key of the keyed config hash (only read when fleetsynth runs with one). */
+  configHashKey: 'config-hash-key',
 } as const;
 
 /** Props of the platform. */
@@ -106,6 +108,8 @@ export class Platform extends Construct {
       { name: 'NAMESPACE', value: s.namespace },
       { name: 'MONGO_URI', valueFrom: secretRef(PLATFORM_SECRET_KEYS.mongoUri) },
       { name: 'GITOPS_REPO', valueFrom: secretRef(PLATFORM_SECRET_KEYS.gitopsRepo) },
+      // serve hashes configs as this run does; the key itself never leaves the Secret.
+      ...(s.configHashKey ? [{ name: 'CONFIG_HASH_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.configHashKey) }] : []),
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },

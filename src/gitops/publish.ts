@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FleetDocuments } from '../model/document';
 import { Fleet, buildFleet, mayRemove } from '../model/fleet';
-import { secretKeyMatcher } from '../model/secrets';
+import { modelOptions } from '../model/bot';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
 import { SourceError } from '../source/file';
@@ -129,7 +129,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
       `the source ${opts.source.describe()} holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty); nothing was published`,
     );
   }
-  const fleet = buildFleet(docs, { isSecretKey: secretKeyMatcher(opts.settings.secretKeys) });
+  const fleet = buildFleet(docs, modelOptions(opts.settings));
   const ws = new GitWorkspace({ repo: opts.repo, branch, workDir: opts.workDir ?? defaultWorkDir(opts.repo, branch), path: repoPath, author: opts.author });
   const label = `${redactUrl(opts.repo)}@${branch}:${repoPath}`;
 

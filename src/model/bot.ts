@@ -5,7 +5,7 @@ import { DocumentError } from './errors';
 import { configHash, sortedJson } from './gojson';
 import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, objectNameOf, sanitizeLabel } from './names';
 import { parseQuantity } from './quantity';
-import { SecretValue, splitSecrets } from './secrets';
+import { SecretValue, secretKeyMatcher, splitSecrets } from './secrets';
 
 /** Largest `BOT_CONFIG` JSON a container env var can carry through exec (SPEC §1.4). */
 export const MAX_CONFIG_JSON_BYTES = 128 * 1024;
@@ -72,6 +72,13 @@ export interface BotSpec {
 export interface ModelOptions {
   /** Decides whether a config key holds a secret. */
   readonly isSecretKey: (key: string) => boolean;
+  /** Key of the keyed config hash (HMAC); undefined gives the0's plain hash. */
+  readonly configHashKey?: string;
+}
+
+/** The model options a set of render settings asks for. */
+export function modelOptions(s: { readonly secretKeys: readonly string[]; readonly configHashKey?: string }): ModelOptions {
+  return { isSecretKey: secretKeyMatcher(s.secretKeys), configHashKey: s.configHashKey };
 }
 
 /** Validates one document and turns it into a BotSpec, or into the errors that stop it. */
@@ -143,7 +150,7 @@ export function toBotSpec(
       filePath: doc.custom.filePath,
       customBotId: name !== '' ? sanitizeLabel(name) : doc.id.slice(0, 8),
       customBotVersion: version !== '' ? sanitizeLabel(version) : '',
-      configHash: configHash(config, version, doc.enabled),
+      configHash: configHash(config, version, doc.enabled, opts.configHashKey),
       redactedConfig: sortedJson(split.redacted),
       configJson,
       secrets: split.secrets,

@@ -2,7 +2,7 @@ import type pino from 'pino';
 import type { BotSpec } from '../model/bot';
 import { massDeleteLimit } from '../gitops/publish';
 import { Fleet, buildFleet, mayRemove } from '../model/fleet';
-import { secretKeyMatcher } from '../model/secrets';
+import { ModelOptions, modelOptions } from '../model/bot';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
@@ -147,12 +147,12 @@ export class ResyncQueue {
   /** close() is publishing what is pending. */
   private closing = false;
   private readonly renderer: BotRenderer;
-  private readonly isSecretKey: (k: string) => boolean;
+  private readonly model: ModelOptions;
   private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean; reconcileRefused?: string } = { reconciled: false };
 
   constructor(private readonly opts: ResyncOptions) {
     this.renderer = new BotRenderer(opts.settings);
-    this.isSecretKey = secretKeyMatcher(opts.settings.secretKeys);
+    this.model = modelOptions(opts.settings);
   }
 
   /** Starts the periodic full reconcile (the first one runs at once). */
@@ -357,7 +357,7 @@ export class ResyncQueue {
           skippedEmpty = true;
           return null;
         }
-        const fleet = buildFleet(docs, { isSecretKey: this.isSecretKey });
+        const fleet = buildFleet(docs, this.model);
         if (full && !this.opts.allowMassDelete) {
           // A partial or wrong source must not turn into mass deletion (same limit as publish).
           refused = massRemoval(fleet, outDir, this.opts.settings.shards);

@@ -4,7 +4,7 @@ import { renderPlatform } from '../constructs/platform';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet, unownedProblem } from '../model/fleet';
-import { secretKeyMatcher } from '../model/secrets';
+import { modelOptions } from '../model/bot';
 import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
 import { OutputCache } from './cache';
@@ -95,7 +95,7 @@ export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Prom
     (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && total >= CACHE_MIN_BATCH;
   const cache = reuse ? OutputCache.open(opts.outDir, opts.settings) : undefined;
   const fleet = buildFleet(docs, {
-    isSecretKey: secretKeyMatcher(opts.settings.secretKeys),
+    ...modelOptions(opts.settings),
     reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key) },
   });
   if (!cache) return synthesizeFleet(fleet, opts);

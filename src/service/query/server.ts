@@ -4,7 +4,7 @@ import pino, { Logger } from 'pino';
 import { QUERY_PORT } from '../../constructs/pod';
 import { toBotSpec } from '../../model/bot';
 import { BOT_ID_PATTERN } from '../../model/names';
-import { secretKeyMatcher } from '../../model/secrets';
+import { modelOptions } from '../../model/bot';
 import type { RenderSettings } from '../../settings';
 import type { KubeAccess } from '../kube';
 import { CancelSource, Cancellation } from './cancel';
@@ -102,7 +102,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
   const pollIntervalMs = opts.pollIntervalMs ?? 500;
   const baseUrl = opts.realtimeBaseUrl ?? ((id: string) => `http://bot-${id}.${opts.settings.namespace}.svc:${QUERY_PORT}`);
   const results = opts.minio ? new ResultStore(opts.minio) : null;
-  const isSecretKey = secretKeyMatcher(opts.settings.secretKeys);
+  const modelOpts = modelOptions(opts.settings);
   const nextNanos = uniqueNanos();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
   const running = new Set<CancelSource>();
@@ -145,7 +145,7 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
       }
       if (!opts.kube) throw new QueryFailure('scheduled-bot queries unavailable: no Kubernetes API access (no in-cluster service account or kubeconfig)');
       if (!results) throw new QueryFailure('scheduled-bot queries unavailable: MinIO credentials not configured (MINIO_ACCESS_KEY, MINIO_SECRET_KEY)');
-      const model = toBotSpec(found.doc, found.collection, 0, { isSecretKey });
+      const model = toBotSpec(found.doc, found.collection, 0, modelOpts);
       if (!model.spec) throw new QueryFailure(`bot ${q.botId} cannot run a query: ${model.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
       // A burst of scheduled queries must not become a burst of pods: beyond the cap, fail fast.
       if (jobs >= maxJobs) {
