@@ -2,6 +2,7 @@ import { Source } from './source';
 import { SourceError } from './source/file';
 import { RenderSettings, checkSettings } from './settings';
 import { EmptySourceError, SynthResult, synthesize } from './synth/synth';
+import { OutputTreeError } from './synth/writer';
 
 /** Options of one synth run from a source. */
 export interface RunSynthOptions {
@@ -45,6 +46,6 @@ export function reportSynth(r: SynthResult, log: (line: string) => void, err: (l
 
 /** Turns known failures into a message and exit code; rethrows bugs. */
 export function failureMessage(e: unknown): string | undefined {
-  if (e instanceof SourceError || e instanceof EmptySourceError) return e.message;
+  if (e instanceof SourceError || e instanceof EmptySourceError || e instanceof OutputTreeError) return e.message;
   return undefined;
 }

@@ -4,6 +4,7 @@ import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
 import { checkSettings } from '../settings';
 import { SourceError } from '../source/file';
 import { EmptySourceError } from '../synth/synth';
+import { OutputTreeError } from '../synth/writer';
 import { DiffBase, DiffBaseError, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
 import { PublishRefusedError, publish } from './publish';
 import { GitError, PushRejectedError, WorkspaceBusyError, WorkspaceError } from './workspace';
@@ -11,7 +12,7 @@ import { GitError, PushRejectedError, WorkspaceBusyError, WorkspaceError } from 
 type Io = { out: (s: string) => void; err: (s: string) => void };
 
 /** Failures a user can act on: shown as one message, exit status 1. Anything else is a bug and propagates. */
-const KNOWN = [DiffBaseError, GitError, PublishRefusedError, PushRejectedError, WorkspaceBusyError, WorkspaceError, SourceError, EmptySourceError];
+const KNOWN = [DiffBaseError, GitError, PublishRefusedError, PushRejectedError, WorkspaceBusyError, WorkspaceError, SourceError, EmptySourceError, OutputTreeError];
 
 function guarded(io: Io, setExit: (code: number) => void, fn: (o: Record<string, unknown>) => Promise<void>) {
   return async (o: Record<string, unknown>) => {

@@ -153,6 +153,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 
   if (opts.dryRun) {
     await ws.sync();
+    ws.assertPlainOutputRoot();
     const { refusal } = await render(ws.outDir, false);
     const r = last!;
     return { dryRun: true, diff: r.diff, message: r.message, errors: r.synth.errors, warnings: r.synth.warnings, refusal, exitCode: refusal || r.synth.errors.length > 0 ? 1 : 0 };

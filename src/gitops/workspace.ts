@@ -139,6 +139,10 @@ export class GitWorkspace {
     if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) {
       throw new WorkspaceError(`path "${opts.path}" must be a directory inside the repository`);
     }
+    // Not git's own directory (hooks, config: code that runs), in any case spelling.
+    if (rel.split('/').some((seg) => seg.toLowerCase() === '.git')) {
+      throw new WorkspaceError(`path "${opts.path}" is inside .git; the output root must be a plain directory of the work tree`);
+    }
     this.opts = opts;
     this.workDir = path.resolve(opts.workDir);
     this.repoPath = rel;
@@ -182,6 +186,7 @@ export class GitWorkspace {
         await this.syncLocked();
         let message: string | null;
         try {
+          this.assertPlainOutputRoot();
           message = await render(this.outDir);
         } catch (e) {
           await this.discard();
@@ -213,6 +218,27 @@ export class GitWorkspace {
         await sleep(backoffMs(attempt));
       }
     });
+  }
+
+  /**
+   * The output root and every directory above it inside the work tree are plain directories (or
+   * do not exist yet): a symbolic link committed there would send the render outside the work
+   * tree, and the files would never reach Git.
+   */
+  assertPlainOutputRoot(): void {
+    let rel = '';
+    for (const seg of this.repoPath === '.' ? [] : this.repoPath.split('/')) {
+      rel = rel ? `${rel}/${seg}` : seg;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(path.join(this.workDir, rel));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw e;
+      }
+      if (st.isSymbolicLink()) throw new WorkspaceError(`${rel} in the repository is a symbolic link; the output root must be a plain directory of the work tree (replace the link by a directory)`);
+      if (!st.isDirectory()) throw new WorkspaceError(`${rel} in the repository is not a directory; the output root must be a plain directory of the work tree`);
+    }
   }
 
   private git(args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<GitRun> {

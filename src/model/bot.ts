@@ -104,7 +104,9 @@ export function toBotSpec(
   const maxId = kind === 'realtime' ? MAX_REALTIME_ID : MAX_SCHEDULE_ID;
   if (doc.id.length > maxId) errors.push(fail('id', `is ${doc.id.length} characters; at most ${maxId} for ${kind} bots`));
 
-  const config = doc.config ?? null;
+  // The document's own object, not zod's copy: a copy made by assignment turns a `__proto__` key
+  // (valid JSON data) into a prototype, so the hash, BOT_CONFIG and the reviewer copy would lose it.
+  const config = ((raw as { config?: Record<string, unknown> | null }).config ?? null) as Record<string, unknown> | null;
   const entry = doc.custom.config.entrypoints;
   if (!entry) errors.push(fail('custom.config.entrypoints', 'is required (with a non-empty "bot")'));
 

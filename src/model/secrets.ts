@@ -79,12 +79,13 @@ export function splitSecrets(config: unknown, isSecret: (key: string) => boolean
       const out: Record<string, unknown> = {};
       for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
         const p = path ? `${path}.${k}` : k;
+        // defineProperty: a `__proto__` key stays a key (assignment would set the prototype).
         if (isSecret(k)) {
           collectScalars(child, p, secrets);
           secretPaths.push(p);
-          out[k] = REDACTED;
+          Object.defineProperty(out, k, { value: REDACTED, enumerable: true, writable: true, configurable: true });
         } else {
-          out[k] = walk(child, p);
+          Object.defineProperty(out, k, { value: walk(child, p), enumerable: true, writable: true, configurable: true });
         }
       }
       return out;

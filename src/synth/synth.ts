@@ -11,7 +11,7 @@ import { OutputCache } from './cache';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
-import { isManagedFile, listBotFiles, writeIfChanged } from './writer';
+import { assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged } from './writer';
 
 /**
  * Every shard directory holds this file, so a shard whose last bot is removed still exists in Git:
@@ -22,6 +22,9 @@ import { isManagedFile, listBotFiles, writeIfChanged } from './writer';
 export const SHARD_MARKER = '.fleetsynth-shard';
 const SHARD_MARKER_TEXT =
   '# Managed by fleetsynth: keeps this shard directory (and its Argo CD Application) alive when it holds no bot.\n';
+
+/** Directory of the live service's own manifests under the output root. */
+const PLATFORM_DIR = 'platform';
 
 /** Raised when the source holds no document at all: never a reason to delete every manifest. */
 export class EmptySourceError extends Error {
@@ -111,6 +114,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const write = opts.write ?? true;
   const only = opts.onlyIds;
   const specs = only ? fleet.specs.filter((s) => only.has(s.id)) : fleet.specs;
+  assertPlainOutputTree(opts.outDir, [BOTS_DIR, PLATFORM_DIR]);
   const existingFiles = listBotFiles(opts.outDir);
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
