@@ -256,7 +256,7 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
             // Never its body: the config may hold secrets.
             opts.metrics?.events.inc({ subject: bareOf(m.subject), outcome: 'poison' });
             log.error({ subject: bareOf(m.subject), stream: m.info.stream, seq: m.seq, deliveries: m.info.deliveryCount }, 'event failed on every delivery; terminated as poison (the periodic reconcile still heals the manifests)');
-            m.term(`failed ${m.info.deliveryCount} times`);
+            m.term();
           } else m.nak(Math.min(1000 * 2 ** Math.min(m.info.deliveryCount - 1, 6), 60_000));
         } catch (e) {
           // Connection gone: the server redelivers after ack_wait; handling is idempotent.
