@@ -150,7 +150,9 @@ export function toBotSpec(
       entrypoint: entry.bot,
       queryEntrypoint: query,
       filePath: doc.custom.filePath,
-      customBotId: name !== '' ? sanitizeLabel(name) : doc.id.slice(0, 8),
+      // SPEC §2.2's fallback is the id's first 8 characters; sanitized like every label value, so
+      // an id like `abcdefg-h…` gives `abcdefg`, not the invalid label value `abcdefg-`.
+      customBotId: name !== '' ? sanitizeLabel(name) : sanitizeLabel(doc.id.slice(0, 8)),
       customBotVersion: version !== '' ? sanitizeLabel(version) : '',
       configHash: configHash(config, version, doc.enabled, opts.configHashKey),
       redactedConfig: sortedJson(split.redacted),
