@@ -1,12 +1,12 @@
 // Hostile GitOps repositories and flags (issue 13 items 1, 7, 8): nothing removed by accident,
 // nothing written outside the output root, never "pushed" for files that did not reach Git.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readTreeFromGit } from '../src/gitops/diff';
 import { PublishOptions, publish } from '../src/gitops/publish';
-import { GitWorkspace, WorkspaceError } from '../src/gitops/workspace';
+import { GitWorkspace, WorkspaceBusyError, WorkspaceError, processStart } from '../src/gitops/workspace';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { openSource, writeFleetFile } from '../src/source';
@@ -136,5 +136,31 @@ describe('output root inside .git (item 8)', () => {
       fs.writeFileSync(path.join(dir, 'other'), 'a file\n');
     });
     await expect(run(repo, { bots: [botDoc('alpha')], bot_schedules: [] } as FleetDocuments, { path: 'other/dist' })).rejects.toThrow(/not a directory/);
+  });
+});
+
+describe('publish lock of a crashed run (item 16)', () => {
+  it('a lock whose pid now belongs to another live process is stale; one held by a live holder is not', async () => {
+    const repo = bare();
+    const wd = uniq('wd');
+    const docs = { bots: [botDoc('alpha')], bot_schedules: [] } as FleetDocuments;
+    expect((await run(repo, docs, { workDir: wd })).exitCode).toBe(0);
+    const other = spawn('sleep', ['30']);
+    try {
+      const lock = path.join(wd, '.git', 'fleetsynth.lock');
+      // A crashed run's lock, its pid since reused by an unrelated live process (other start time).
+      fs.writeFileSync(lock, `${other.pid}\n${os.hostname()}\n1\n`);
+      const changed = { bots: [botDoc('alpha', { symbol: 'AFTER-CRASH' })], bot_schedules: [] } as FleetDocuments;
+      expect((await run(repo, changed, { workDir: wd })).outcome!.pushed).toBe(true);
+      expect(fs.existsSync(lock)).toBe(false);
+      // The same process really holding it: busy.
+      fs.writeFileSync(lock, `${other.pid}\n${os.hostname()}\n${processStart(other.pid!)}\n`);
+      await expect(run(repo, docs, { workDir: wd })).rejects.toBeInstanceOf(WorkspaceBusyError);
+      // An old-format lock (no start time) of a live process still counts as held.
+      fs.writeFileSync(lock, `${other.pid}\n${os.hostname()}\n`);
+      await expect(run(repo, docs, { workDir: wd })).rejects.toBeInstanceOf(WorkspaceBusyError);
+    } finally {
+      other.kill();
+    }
   });
 });

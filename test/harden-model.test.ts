@@ -257,6 +257,51 @@ describe('__proto__ keys (item 14)', () => {
   });
 });
 
+describe('log forging in CLI errors (item 13)', () => {
+  it.each([
+    ['a newline', 'bad\nerror: bots/other: forged'],
+    ['an ANSI escape', 'bad\u001b[2J\u001b[31mred'],
+    ['a carriage return', 'bad\rok'],
+    ['a line separator', 'bad\u2028forged'],
+    ['a bidi override', 'bad\u202egnp.exe'],
+    ['a C1 control', 'bad\u009bforged'],
+  ])('an id with %s is printed escaped, on one line', (_what, id) => {
+    const fleet = buildFleet({ bots: [{ ...botDoc('x'), id }], bot_schedules: [] }, modelOptions(settings));
+    const line = fleet.errors.map(String).join('\n');
+    expect(line.split('\n')).toHaveLength(1);
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    expect(line).toMatch(/^bots\/bad\\u|^bots\/bad\\[nr]/);
+  });
+
+  it('values in warnings and YAML errors are escaped too', () => {
+    const fleet = buildFleet({ bots: [botDoc('x', { memory_limit: 'lots\n\u001b[31m', enabled: 'no\u2028' })], bot_schedules: [] }, modelOptions(settings));
+    for (const w of fleet.warnings) expect(w.message).not.toMatch(/[\u0000-\u001f\u2028]/);
+    expect(() => parseFleetText('bots: [\u001b[31m\n  - : :', 'f.yaml')).toThrow(/^(?![\s\S]*\u001b)/);
+  });
+});
+
+describe('resource overrides beyond a sane bound (item 15)', () => {
+  it.each([
+    ['memory_limit', '1e400'],
+    ['memory_limit', '2Ti'],
+    ['memory_request', '1Ei'],
+    ['cpu_limit', '100000'],
+    ['cpu_request', '1e300m'],
+  ])('%s %s: a warning, the default is kept, the bot renders', (key, value) => {
+    const fleet = buildFleet({ bots: [botDoc('x', { [key]: value })], bot_schedules: [] }, modelOptions(settings));
+    expect(fleet.errors).toEqual([]);
+    expect(fleet.warnings.map((w) => w.message)).toEqual([expect.stringMatching(new RegExp(`^config.${key} "${value}" is above .*: default .* kept$`))]);
+    const r = fleet.specs[0].resources;
+    expect([r.requests.memory, r.requests.cpu, r.limits.memory, r.limits.cpu]).not.toContain(value);
+  });
+
+  it('large but real values are kept', () => {
+    const fleet = buildFleet({ bots: [botDoc('x', { memory_limit: '512Gi', memory_request: '1Gi', cpu_limit: '64', cpu_request: '2' })], bot_schedules: [] }, modelOptions(settings));
+    expect(fleet.warnings).toEqual([]);
+    expect(fleet.specs[0].resources.limits).toEqual({ memory: '512Gi', cpu: '64' });
+  });
+});
+
 afterAll(() => {
   // tmpDir()s live under the OS temp dir; nothing here writes elsewhere.
   expect(fs.existsSync(path.join(process.cwd(), 'bots'))).toBe(false);

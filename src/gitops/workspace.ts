@@ -294,16 +294,19 @@ export class GitWorkspace {
   private lock(): () => void {
     const gitDir = path.join(this.workDir, '.git');
     const file = path.join(gitDir, LOCK_FILE);
-    const me = `${process.pid}\n${os.hostname()}\n`;
+    // pid, host and the process's start time: a pid reused by another process after a crash
+    // does not hold the lock (the lock dies with its holder).
+    const me = `${process.pid}\n${os.hostname()}\n${processStart(process.pid) ?? ''}\n`;
     for (let i = 0; ; i++) {
       try {
         fs.writeFileSync(file, me, { flag: 'wx' });
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 3) throw e;
-        const [pidText, host] = readText(file).split('\n');
+        const [pidText, host, started] = readText(file).split('\n');
         const pid = Number(pidText);
-        if (host === os.hostname() && pid !== process.pid && isAlive(pid)) throw new WorkspaceBusyError(this.workDir, pid);
+        const reused = started !== undefined && started !== '' && isAlive(pid) && (processStart(pid) ?? started) !== started;
+        if (host === os.hostname() && pid !== process.pid && isAlive(pid) && !reused) throw new WorkspaceBusyError(this.workDir, pid);
         fs.rmSync(file, { force: true });
       }
     }
@@ -377,6 +380,20 @@ function readText(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch {
     return '';
+  }
+}
+
+/**
+ * When a process started (clock ticks since boot, /proc/<pid>/stat field 22), or undefined where
+ * there is no /proc: with the pid it names one process, never a later one that reuses the pid.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import { DocumentError } from './errors';
 import { configHash, sortedJson } from './gojson';
 import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, objectNameOf, sanitizeLabel } from './names';
 import { parseQuantity } from './quantity';
+import { printable } from './printable';
 import { SecretValue, secretKeyMatcher, splitSecrets } from './secrets';
 
 /** Largest `BOT_CONFIG` JSON a container env var can carry through exec (SPEC §1.4). */
@@ -165,6 +166,12 @@ export function toBotSpec(
   };
 }
 
+/** Largest override accepted per resource: beyond it no node could run the pod. */
+export const MAX_RESOURCE = {
+  memory: { value: 2 ** 40, text: '1Ti' },
+  cpu: { value: 256, text: '256 CPUs' },
+} as const;
+
 const OVERRIDES = [
   ['memory_request', 'requests', 'memory'],
   ['cpu_request', 'requests', 'cpu'],
@@ -186,7 +193,12 @@ function botResources(
     if (v === undefined || v === null) continue;
     const q = typeof v === 'string' && v !== '' ? parseQuantity(v) : undefined;
     if (q === undefined || !(q > 0)) {
-      warnings.push(`config.${key} ${JSON.stringify(v)} is not a positive Kubernetes quantity: default ${r[group][res]} kept`);
+      warnings.push(`config.${key} ${printable(JSON.stringify(v))} is not a positive Kubernetes quantity: default ${r[group][res]} kept`);
+      continue;
+    }
+    if (q > MAX_RESOURCE[res].value) {
+      // "1e400" parses (to Infinity) and "1Ei" is a quantity, but no node has it: the pod would never schedule.
+      warnings.push(`config.${key} ${printable(JSON.stringify(v))} is above ${MAX_RESOURCE[res].text}, more than any node offers: default ${r[group][res]} kept`);
       continue;
     }
     r[group][res] = v as string;

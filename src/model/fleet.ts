@@ -3,6 +3,7 @@ import { Collection, FleetDocuments, isEnabled } from './document';
 import { DocumentError, DocumentWarning } from './errors';
 import { MAX_DOCUMENT_DEPTH, measure } from './limits';
 import { BOT_ID_PATTERN, configSecretName } from './names';
+import { printable } from './printable';
 
 /** The model of a whole fleet: what renders, what is wrong, what must be kept. */
 export interface Fleet {
@@ -120,7 +121,7 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
       const { spec } = entries[0];
       if ('relPath' in spec) known.push(spec);
       else specs.push(spec);
-      for (const message of spec.warnings) warnings.push({ collection, id: spec.id, message });
+      for (const message of spec.warnings) warnings.push({ collection, id: spec.id, message: printable(message) });
     }
   };
   take(docs.bots, 'bots');

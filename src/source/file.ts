@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as jsyaml from 'js-yaml';
 import type { FleetDocuments } from '../model/document';
 import { measure } from '../model/limits';
+import { printable } from '../model/printable';
 
 /** Raised when a source cannot be read or is not a fleet; nothing is changed then. */
 export class SourceError extends Error {
@@ -23,10 +24,10 @@ export function parseFleetText(text: string, origin: string): FleetDocuments {
       try {
         data = jsyaml.load(text, { filename: origin });
       } catch {
-        throw new SourceError(`${origin}: not valid JSON or YAML: ${(e as Error).message}`);
+        throw new SourceError(printable(`${origin}: not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`));
       }
     } else {
-      throw new SourceError(`${origin}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+      throw new SourceError(printable(`${origin}: not valid YAML: ${(e as Error).message.split('\n')[0]}`));
     }
   }
   if (data === null || data === undefined) return { bots: [], bot_schedules: [] };
