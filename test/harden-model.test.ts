@@ -286,7 +286,7 @@ describe('resource overrides beyond a sane bound (item 15)', () => {
     ['memory_limit', '2Ti'],
     ['memory_request', '1Ei'],
     ['cpu_limit', '100000'],
-    ['cpu_request', '1e300m'],
+    ['cpu_request', '1e300'],
   ])('%s %s: a warning, the default is kept, the bot renders', (key, value) => {
     const fleet = buildFleet({ bots: [botDoc('x', { [key]: value })], bot_schedules: [] }, modelOptions(settings));
     expect(fleet.errors).toEqual([]);
