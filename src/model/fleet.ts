@@ -1,7 +1,7 @@
 import { BotSpec, ModelOptions, toBotSpec } from './bot';
 import { Collection, FleetDocuments, isEnabled } from './document';
 import { DocumentError, DocumentWarning } from './errors';
-import { MAX_DOCUMENT_DEPTH, measure } from './limits';
+import { MAX_DOCUMENT_DEPTH, tooDeep } from './limits';
 import { BOT_ID_PATTERN, configSecretName } from './names';
 import { printable } from './printable';
 
@@ -84,7 +84,7 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
       const owner = ownerOf(raw);
       if (owner === undefined) unowned++;
       else if (!seen[collection].has(owner)) seen[collection].set(owner, index);
-      if (measure(raw, MAX_DOCUMENT_DEPTH)) {
+      if (tooDeep(raw, MAX_DOCUMENT_DEPTH)) {
         // Before anything recursive (the cache key, the hash) sees it.
         errors.push(new DocumentError(collection, owner, index, '(document)', `is nested more than ${MAX_DOCUMENT_DEPTH} levels deep (MongoDB's own limit)`));
         if (owner !== undefined) failedIds.add(owner);

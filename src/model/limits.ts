@@ -47,3 +47,19 @@ export function measure(value: unknown, maxDepth: number, maxNodes = Infinity): 
   }
   return undefined;
 }
+
+/**
+ * Whether `value` nests deeper than `maxDepth` (arrays and objects). Recursive, but never deeper
+ * than `maxDepth` frames (it stops there), so it cannot overflow; faster than {@link measure}
+ * for the per-document check.
+ */
+export function tooDeep(value: unknown, maxDepth: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (maxDepth <= 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (tooDeep(value[i], maxDepth - 1)) return true;
+    return false;
+  }
+  for (const k in value) if (tooDeep((value as Record<string, unknown>)[k], maxDepth - 1)) return true;
+  return false;
+}

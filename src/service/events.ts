@@ -3,7 +3,7 @@ import { AckPolicy, DeliverPolicy, JetStreamApiError, JsMsg, jetstream, jetstrea
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type pino from 'pino';
 import type { Collection } from '../model/document';
-import { MAX_DOCUMENT_DEPTH, measure } from '../model/limits';
+import { MAX_DOCUMENT_DEPTH, tooDeep } from '../model/limits';
 import type { EventOutcome, ServeMetrics } from './metrics';
 
 /** The six event subjects of SPEC §5.1 (never `the0.bot.>`: that also matches log traffic). */
@@ -71,7 +71,7 @@ export function parseEvent(subject: string, data: Uint8Array | string): BotEvent
   }
   if (!isObject(body)) throw new EventParseError('payload is not a JSON object');
   // Deeper than MongoDB can store: the write would fail (or overflow the stack) on every delivery.
-  if (measure(body, MAX_DOCUMENT_DEPTH + 2)) throw new EventParseError(`payload is nested more than ${MAX_DOCUMENT_DEPTH} levels deep`);
+  if (tooDeep(body, MAX_DOCUMENT_DEPTH + 2)) throw new EventParseError(`payload is nested more than ${MAX_DOCUMENT_DEPTH} levels deep`);
   let doc: Record<string, unknown> = body;
   if (typeof body.id !== 'string' || body.id === '') {
     if (!isObject(body.data)) throw new EventParseError('payload has no "id" and no wrapped "data"');

@@ -134,6 +134,20 @@ export interface ShapeTemplate {
 const HOLES = /\u0000(\d+)\u0000/g;
 const fillHoles = (values: readonly string[]) => (s: string) => s.replace(HOLES, (_, i: string) => values[Number(i)]);
 
+/** A marked value as literal text and hole numbers; undefined when it holds no hole. */
+function splitHoles(s: string): Array<string | number> | undefined {
+  if (!s.includes(HOLE_MARK)) return undefined;
+  const parts: Array<string | number> = [];
+  let last = 0;
+  for (const m of s.matchAll(HOLES)) {
+    if (m.index! > last) parts.push(s.slice(last, m.index));
+    parts.push(Number(m[1]));
+    last = m.index! + m[0].length;
+  }
+  if (last < s.length) parts.push(s.slice(last));
+  return parts;
+}
+
 /** A rendered file: its text and its number of objects. */
 export interface RenderedText {
   readonly text: string;
@@ -168,7 +182,7 @@ export class TemplateCache {
       const t = this.byShape.get(shape.key);
       if (t) {
         this.filled++;
-        if (this.validate && t.checks.length > 0) runDeferredChecks(t.checks, fillHoles(shape.values));
+        if (this.validate && t.checks.length > 0) runDeferredChecks(t.checks, shape.values, fillHoles(shape.values));
         return { text: fillTemplate(t.yaml, shape.values), objects: t.objects };
       }
       if (t === undefined) {
@@ -226,7 +240,7 @@ export class TemplateCache {
       if (fillTemplate(yaml, probeValues) !== stringifyDocuments(probe)) return null;
       // A structural problem with holes (a selector and a label from different values) cannot be
       // decided per value: such a shape is rendered and validated directly, bot by bot.
-      const { checks, problems } = deferredChecks(marked, (v) => v.includes(HOLE_MARK));
+      const { checks, problems } = deferredChecks(marked, splitHoles);
       if (problems.length > 0) return null;
       return { yaml, objects: marked.length, checks };
     } catch {

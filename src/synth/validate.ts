@@ -34,6 +34,8 @@ export type Rule =
 
 /** Why `value` breaks `rule`, or undefined when it does not. */
 export function ruleProblem(rule: Rule, value: string): string | undefined {
+  // Most values pass: the cheap test first, the message only for a failure.
+  if (passes(rule, value)) return undefined;
   const show = JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   switch (rule) {
     case 'dns1123Label':
@@ -70,6 +72,28 @@ export function ruleProblem(rule: Rule, value: string): string | undefined {
     }
     case 'annotationsSize':
       return Buffer.byteLength(value, 'utf8') > MAX_ANNOTATIONS_BYTES ? `annotations total ${Buffer.byteLength(value, 'utf8')} bytes; at most ${MAX_ANNOTATIONS_BYTES}` : undefined;
+  }
+}
+
+function passes(rule: Rule, value: string): boolean {
+  switch (rule) {
+    case 'dns1123Label':
+      return value.length <= 63 && DNS1123_LABEL.test(value);
+    case 'dns1123Subdomain':
+      return value.length <= 253 && DNS1123_SUBDOMAIN.test(value);
+    case 'dns1035Label':
+      return value.length <= 63 && DNS1035_LABEL.test(value);
+    case 'cronJobName':
+      return value.length <= MAX_CRONJOB_NAME && DNS1123_SUBDOMAIN.test(value);
+    case 'labelValue':
+      return value.length <= 63 && LABEL_VALUE.test(value);
+    case 'envName':
+      return ENV_VAR_NAME.test(value);
+    case 'annotationsSize':
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: short strings pass without counting.
+      return value.length * 3 <= MAX_ANNOTATIONS_BYTES || Buffer.byteLength(value, 'utf8') <= MAX_ANNOTATIONS_BYTES;
+    default:
+      return false; // decided in full by ruleProblem
   }
 }
 
@@ -237,36 +261,65 @@ export function validateObjects(objects: readonly unknown[]): void {
 /** A check whose value holds template holes: run per bot once the holes are filled. */
 export interface DeferredCheck {
   readonly rule: Rule;
-  /** The value with hole markers. */
-  readonly value: string;
+  /** The value: literal text and hole numbers, in order. */
+  readonly parts: ReadonlyArray<string | number>;
+  /** Where the value is, with hole markers (filled for the message). */
   readonly where: string;
 }
 
 /**
- * The checks of a template's per-bot values: every checked value that holds a hole marker
- * (`marker` tests for one). Values without holes are the same for every bot of the shape and were
- * checked on the shape's own bot; so were structural problems (they cannot depend on values,
- * except a selector/label pair, whose two templates must then be identical: reported as a problem).
+ * The checks of a template's per-bot values: every checked value that holds a hole (`holes`
+ * splits a value into literal text and hole numbers, or returns undefined when it holds none).
+ * Values without holes are the same for every bot of the shape and were checked on the shape's
+ * own bot; so were structural problems (they cannot depend on values, except a selector/label
+ * pair, whose two templates must then be identical: reported as a problem).
  */
-export function deferredChecks(marked: readonly unknown[], marker: (s: string) => boolean): { checks: DeferredCheck[]; problems: string[] } {
+export function deferredChecks(
+  marked: readonly unknown[],
+  holes: (s: string) => Array<string | number> | undefined,
+): { checks: DeferredCheck[]; problems: string[] } {
   const checks: DeferredCheck[] = [];
   const problems: string[] = [];
+  // The same value under the same rule (a label on the object and on its pod template, the
+  // selector) is checked once per bot.
+  const seen = new Set<string>();
   walkObjects(
     marked,
     (rule, value, where) => {
-      if (marker(value)) checks.push({ rule, value, where });
+      const key = `${rule}\u0000${value}`;
+      if (seen.has(key)) return;
+      const parts = holes(value);
+      if (!parts) return;
+      seen.add(key);
+      checks.push({ rule, parts, where });
     },
     (where, message) => problems.push(`${where}: ${message}`),
   );
   return { checks, problems };
 }
 
-/** Runs deferred checks with the holes filled by `fill`; throws when a value breaks its rule. */
-export function runDeferredChecks(checks: readonly DeferredCheck[], fill: (s: string) => string): void {
+function join(parts: ReadonlyArray<string | number>, values: readonly string[]): string {
+  if (parts.length === 1) return typeof parts[0] === 'number' ? values[parts[0]] : parts[0];
+  let out = '';
+  for (const p of parts) out += typeof p === 'number' ? values[p] : p;
+  return out;
+}
+
+/**
+ * Runs deferred checks with the holes filled by `values`; throws when a value breaks its rule.
+ * `fillWhere` fills the hole markers of a check's `where` (only for the message).
+ */
+export function runDeferredChecks(checks: readonly DeferredCheck[], values: readonly string[], fillWhere: (s: string) => string): void {
   let problems: string[] | undefined;
   for (const c of checks) {
-    const p = ruleProblem(c.rule, fill(c.value));
-    if (p) (problems ??= []).push(`${fill(c.where)}: ${p}`);
+    if (c.rule === 'annotationsSize') {
+      // Counted, not joined: the reviewer config is most of it and nearly always far below the limit.
+      let units = 0;
+      for (const p of c.parts) units += typeof p === 'number' ? values[p].length : p.length;
+      if (units * 3 <= MAX_ANNOTATIONS_BYTES) continue;
+    }
+    const p = ruleProblem(c.rule, join(c.parts, values));
+    if (p) (problems ??= []).push(`${fillWhere(c.where)}: ${p}`);
   }
   if (problems) throw new ObjectValidationError(problems);
 }
