@@ -41,7 +41,8 @@ function pct(sorted: number[], p: number): number {
 }
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // A first commit of 50,000 bots lists far more than the default 1 MiB of output.
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
 }
 
 /** Resolves when the bare repo's branch ref differs from `before` (watch + fast poll). */

@@ -1,13 +1,13 @@
-import * as fs from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { registerArgoCdCommand } from './argocd/generate';
+import { ExitCode, FleetsynthError, describeError } from './errors';
 import { registerGitopsCommands } from './gitops/commands';
+import { modelOptions } from './config/model-options';
 import { buildFleet } from './model/fleet';
-import { modelOptions } from './model/bot';
-import { failureMessage, reportSynth, runSynth } from './run-synth';
+import { reportSynth, runSynth } from './run-synth';
 import { registerServeCommand } from './service/command';
-import { RenderSettings, renderSettingsFromEnv } from './settings';
-import { SourceError, mongoNamesFromEnv, openSource } from './source';
+import { addRenderOptions, openSettingsSource, resolveSettings } from './settings';
+import { cacheOptionsFromEnv } from './synth/cache';
 
 const intArg = (v: string) => {
   const n = Number(v);
@@ -15,64 +15,17 @@ const intArg = (v: string) => {
   return n;
 };
 
-/** Render-setting flags shared by synth, diff, publish and serve. */
-export function addRenderOptions(cmd: Command): Command {
-  return cmd
-    .option('--source <uri|path>', 'mongodb:// URI or fleet file (YAML/JSON); default: $FLEET_SOURCE, $MONGO_URI, else examples/fleet.yaml')
-    .option('--namespace <ns>', 'namespace of the bot objects (env NAMESPACE)')
-    .option('--shards <n>', 'number of shard directories (env SHARDS)', intArg)
-    .option('--runtime-image <image>', 'runtime image of every bot container (env RUNTIME_IMAGE)')
-    .option('--minio-secret <name>', 'Secret with minio-access-key / minio-secret-key (env MINIO_SECRET_NAME)')
-    .option('--minio-endpoint <host:port>', 'MinIO endpoint passed to pods (env MINIO_ENDPOINT)')
-    .option('--minio-bucket <bucket>', 'code bucket passed to pods as MINIO_CODE_BUCKET (env MINIO_BUCKET)')
-    .option('--nats-url <url>', 'NATS URL passed to pods for live logs (env NATS_URL); a URL with credentials needs --nats-url-secret')
-    .option('--nats-url-secret <secret[/key]>', 'Secret pods read NATS_URL from (key default nats-url) instead of a plain value (env NATS_URL_SECRET)')
-    .option('--config-hash-key <key>', 'key of a keyed (HMAC) config hash instead of the0\'s plain one (env CONFIG_HASH_KEY; prefer the env or --config-hash-key-file: flags show in ps)')
-    .option('--config-hash-key-file <file>', 'file holding the config hash key, e.g. a mounted Secret (trailing newline ignored)')
-    .option('--secret-keys <keys>', 'extra config key names treated as secret, comma-separated (env SECRET_KEYS)')
-    .option('--bots-db <db>', 'database of realtime bots (env BOTS_DB)')
-    .option('--schedules-db <db>', 'database of schedules (env SCHEDULES_DB)');
+/** Where a command prints: stdout and stderr lines. */
+export interface CliIo {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
 }
 
-/** Settings from env, then flags. */
-export function settingsFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RenderSettings {
-  const base = renderSettingsFromEnv(env);
-  return {
-    ...base,
-    namespace: (o.namespace as string) ?? base.namespace,
-    shards: (o.shards as number) ?? base.shards,
-    runtimeImage: (o.runtimeImage as string) ?? base.runtimeImage,
-    minioSecretName: (o.minioSecret as string) ?? base.minioSecretName,
-    minioEndpoint: (o.minioEndpoint as string) ?? base.minioEndpoint,
-    minioCodeBucket: (o.minioBucket as string) ?? base.minioCodeBucket,
-    natsUrl: (o.natsUrl as string) ?? base.natsUrl,
-    natsUrlSecret: (o.natsUrlSecret as string) ?? base.natsUrlSecret,
-    configHashKey: (o.configHashKey as string) ?? readKeyFile(o.configHashKeyFile as string | undefined) ?? base.configHashKey,
-    secretKeys: o.secretKeys !== undefined ? String(o.secretKeys).split(',').map((k) => k.trim()).filter(Boolean) : base.secretKeys,
-  };
-}
-
-function readKeyFile(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (e) {
-    throw new SourceError(`cannot read --config-hash-key-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** Source from flags and env. */
-export function sourceFrom(o: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env) {
-  const names = mongoNamesFromEnv(env);
-  return openSource(o.source as string | undefined, env, {
-    ...names,
-    botsDb: (o.botsDb as string) ?? names.botsDb,
-    schedulesDb: (o.schedulesDb as string) ?? names.schedulesDb,
-  });
-}
-
-/** The fleetsynth program; each action is a thin call into the library. */
-export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): Command {
+/**
+ * The fleetsynth program; each action is a thin call into the library. `env` is the one place
+ * the commands read environment variables from (the library never reads `process.env`).
+ */
+export function buildProgram(io: CliIo, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('fleetsynth')
     .description('Synthesize a fleet of the0 trading bots into Kubernetes manifests for Argo CD')
     .exitOverride()
@@ -87,9 +40,10 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       .option('--workers <n>', 'render threads (default: one per core for large fleets)', intArg)
       .addOption(new Option('--dry-run', 'render and report, write nothing')),
   ).action(async (o) => {
-    const source = sourceFrom(o);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
-      const r = await runSynth({ source, outDir: o.out, settings: settingsFrom(o), allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun });
+      const r = await runSynth({ source, outDir: o.out, settings: settings.render, allowEmpty: o.allowEmpty, workers: o.workers, write: !o.dryRun, cache: cacheOptionsFromEnv(env) });
       setExit(reportSynth(r, io.out, io.err));
     } finally {
       await source.close();
@@ -99,40 +53,47 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   addRenderOptions(
     program.command('validate').description('check every document (ids, runtimes, crons, paths, quantities, name collisions) and render nothing'),
   ).action(async (o) => {
-    const source = sourceFrom(o);
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
     try {
-      const settings = settingsFrom(o);
-      const fleet = buildFleet(await source.read(), modelOptions(settings));
+      const fleet = buildFleet(await source.read(), modelOptions(settings.render));
       for (const w of fleet.warnings) io.err(`warning: ${w.collection}/${w.id}: ${w.message}`);
       for (const e of fleet.errors) io.err(`error: ${e}`);
       const c = fleet.counts;
       io.out(`fleetsynth: ${fleet.specs.length} valid, ${fleet.failedIds.size} invalid, ${c.disabled} disabled (of ${c.bots} bots + ${c.bot_schedules} schedules) in ${source.describe()}`);
-      setExit(fleet.errors.length > 0 ? 1 : 0);
+      setExit(fleet.errors.length > 0 ? ExitCode.FAILED : ExitCode.OK);
     } finally {
       await source.close();
     }
   });
 
-  registerGitopsCommands(program, io, setExit);
-  registerServeCommand(program, io, setExit);
-  registerArgoCdCommand(program, io, setExit);
+  registerGitopsCommands(program, io, setExit, env);
+  registerServeCommand(program, io, setExit, env);
+  registerArgoCdCommand(program, io, env);
   return program;
 }
 
-/** Runs the CLI; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  let code = 0;
-  const io = { out: (s: string) => process.stdout.write(s + '\n'), err: (s: string) => process.stderr.write(s + '\n') };
-  const program = buildProgram(io, (c) => (code = c));
+/**
+ * Runs one command line (`argv` as in process.argv) and returns its exit code (README, "Exit
+ * codes"). The one place failures are caught: a FleetsynthError prints its message and hint; a
+ * usage error commander reported is a configuration error; anything else is a bug and propagates.
+ */
+export async function runCli(argv: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let code: number = ExitCode.OK;
+  const program = buildProgram(io, (c) => (code = c), env);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync([...argv]);
   } catch (e) {
-    const err = e as { code?: string; exitCode?: number };
-    if (typeof err.code === 'string' && err.code.startsWith('commander.')) return err.exitCode ?? 1;
-    const msg = failureMessage(e);
-    if (msg === undefined) throw e;
-    io.err(`fleetsynth: ${msg}`);
-    return 1;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.OK : ExitCode.CONFIG;
+    if (!(e instanceof FleetsynthError)) throw e;
+    for (const line of describeError(e)) io.err(line);
+    return e.exitCode;
   }
   return code;
+}
+
+/** The `fleetsynth` binary: process argv, stdout/stderr and env; returns the exit code. */
+export function main(argv: string[]): Promise<number> {
+  const io: CliIo = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+  return runCli(argv, io, process.env);
 }

@@ -1,8 +1,8 @@
 import { Source } from './source';
-import { SourceError } from './source/file';
+import { assertNoProblems } from './errors';
 import { RenderSettings, checkSettings } from './settings';
-import { EmptySourceError, SynthResult, synthesize } from './synth/synth';
-import { OutputTreeError } from './synth/writer';
+import type { CacheOptions } from './synth/cache';
+import { SynthResult, synthesize } from './synth/synth';
 
 /** Options of one synth run from a source. */
 export interface RunSynthOptions {
@@ -13,12 +13,14 @@ export interface RunSynthOptions {
   readonly workers?: number;
   readonly write?: boolean;
   readonly collect?: boolean;
+  /** Where the output cache lives, or `{ off: true }`. @default see CacheOptions */
+  readonly cache?: CacheOptions;
 }
 
 /** Reads the source and synthesizes; configuration and source problems become SourceErrors. */
 export async function runSynth(opts: RunSynthOptions): Promise<SynthResult> {
   const problems = checkSettings(opts.settings);
-  if (problems.length > 0) throw new SourceError(`invalid settings: ${problems.join('; ')}`);
+  assertNoProblems(problems);
   const docs = await opts.source.read();
   return synthesize(docs, {
     outDir: opts.outDir,
@@ -27,6 +29,7 @@ export async function runSynth(opts: RunSynthOptions): Promise<SynthResult> {
     workers: opts.workers,
     write: opts.write,
     collect: opts.collect,
+    cache: opts.cache,
   });
 }
 
@@ -42,10 +45,4 @@ export function reportSynth(r: SynthResult, log: (line: string) => void, err: (l
   );
   if (r.errors.length > 0) err(`fleetsynth: ${r.errors.length} problem(s); the other bots were written and failed bots kept their previous files`);
   return r.errors.length > 0 ? 1 : 0;
-}
-
-/** Turns known failures into a message and exit code; rethrows bugs. */
-export function failureMessage(e: unknown): string | undefined {
-  if (e instanceof SourceError || e instanceof EmptySourceError || e instanceof OutputTreeError) return e.message;
-  return undefined;
 }

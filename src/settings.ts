@@ -1,3 +1,16 @@
+import * as fs from 'node:fs';
+import type { BotCustomizer } from './constructs/customize';
+// Settings: the option table of src/config/options.ts, bound to commander flags, read from env
+// and from the platform config file. Precedence: flags > env > file > defaults.
+import { Command, InvalidArgumentError } from 'commander';
+import type { ConfigFile, NetworkPolicyBlock, PlatformBlock } from './config/schema';
+import type { PodConfig } from './config/resolve';
+import { credentialProblems } from './config/credentials';
+import { ConfigError } from './config/errors';
+import { findConfigFile, keyPath, loadConfigFile } from './config/load';
+import { OPTION_GROUPS, OptionDef, OptionGroup, RENDER_OPTIONS, SOURCE_OPTIONS } from './config/options';
+import { DEFAULT_MONGO_NAMES, MongoNames, Source, openSource } from './source';
+
 /** Everything that shapes the rendered manifests besides the bot documents themselves. */
 export interface RenderSettings {
   /** Namespace of every bot object (`NAMESPACE`, `--namespace`). */
@@ -10,7 +23,7 @@ export interface RenderSettings {
   readonly minioEndpoint: string;
   /** Whether pods use TLS to MinIO (`MINIO_USE_SSL`). */
   readonly minioUseSsl: boolean;
-  /** Secret holding `minio-access-key` / `minio-secret-key` (`--minio-secret`). */
+  /** Platform Secret: `minio-access-key` / `minio-secret-key` (and `mongo-url` for serve) (`--minio-secret`). */
   readonly minioSecretName: string;
   /** Bucket of the bots' code zips, passed as `MINIO_CODE_BUCKET` (`MINIO_BUCKET`). */
   readonly minioCodeBucket: string;
@@ -39,6 +52,22 @@ export interface RenderSettings {
   readonly configHashKey?: string;
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
+  /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
+  readonly fleetsynthImage?: string;
+  /**
+   * Called with each bot (no secret values) and its cdk8s ApiObjects before they are rendered
+   * (library `synthFleet({ customize })`, `customize` of fleetsynth.config.mjs). With a hook, bots
+   * render in the calling thread without shape templates or the output cache. @default none
+   */
+  readonly customize?: BotCustomizer;
+  /** The config file's `pod:` / `resources:` / `image:` / `rules:` blocks, when there are any. */
+  readonly pods?: PodConfig;
+  /** The config file's `networkPolicy:` block. */
+  readonly networkPolicy?: NetworkPolicyBlock;
+  /** The config file's `platform:` block (fleetsynth serve's own manifests). */
+  readonly platform?: PlatformBlock;
+  /** The config file these came from, for error messages. */
+  readonly configFile?: string;
 }
 
 /** Defaults of SPEC §6. */
@@ -55,26 +84,131 @@ export const DEFAULT_SETTINGS: RenderSettings = {
   shards: 16,
 };
 
-/** Reads render settings from the environment (SPEC §6 names); flags override later. */
-export function renderSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RenderSettings {
-  const s = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
-  return {
-    namespace: s('NAMESPACE') ?? DEFAULT_SETTINGS.namespace,
-    runtimeImage: s('RUNTIME_IMAGE') ?? DEFAULT_SETTINGS.runtimeImage,
-    imagePullPolicy: s('RUNTIME_IMAGE_PULL_POLICY') ?? DEFAULT_SETTINGS.imagePullPolicy,
-    minioEndpoint: s('MINIO_ENDPOINT') ?? DEFAULT_SETTINGS.minioEndpoint,
-    minioUseSsl: (s('MINIO_USE_SSL') ?? 'false').toLowerCase() === 'true',
-    minioSecretName: s('MINIO_SECRET_NAME') ?? DEFAULT_SETTINGS.minioSecretName,
-    minioCodeBucket: s('MINIO_BUCKET') ?? s('MINIO_CODE_BUCKET') ?? DEFAULT_SETTINGS.minioCodeBucket,
-    minioStateBucket: s('MINIO_STATE_BUCKET'),
-    minioLogsBucket: s('MINIO_LOGS_BUCKET'),
-    minioQueryResultsBucket: s('MINIO_QUERY_RESULTS_BUCKET') ?? DEFAULT_SETTINGS.minioQueryResultsBucket,
-    natsUrl: s('NATS_URL'),
-    natsUrlSecret: s('NATS_URL_SECRET'),
-    configHashKey: s('CONFIG_HASH_KEY'),
-    secretKeys: (s('SECRET_KEYS') ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
-    shards: s('SHARDS') !== undefined ? Number(s('SHARDS')) : DEFAULT_SETTINGS.shards,
+/** Where the bot documents come from. */
+export interface SourceSettings {
+  /** `mongodb://` URI or fleet file; undefined = the embedded example fleet. */
+  readonly ref?: string;
+  /** Database and collection names. */
+  readonly names: MongoNames;
+}
+
+/** Everything a command gets from flags, env and the config file. */
+export interface Settings {
+  readonly render: RenderSettings;
+  readonly source: SourceSettings;
+  /** The `customize` export of a `fleetsynth.config.mjs`, unvalidated. */
+  readonly customize?: unknown;
+  /** The config file used, if any. */
+  readonly configFile?: string;
+}
+
+/** RenderSettings field of a render option whose file key differs. */
+const RENDER_FIELD: Record<string, keyof RenderSettings> = { minioSecret: 'minioSecretName', minioBucket: 'minioCodeBucket' };
+
+const CONFIG_FLAG = '--config <file>';
+
+/** Adds `--config` and every flag of the groups to a command (each group binds its own flags). */
+export function addSettingsOptions(cmd: Command, groups: readonly OptionGroup[] = OPTION_GROUPS): Command {
+  cmd.option(CONFIG_FLAG, `platform config file (env FLEETSYNTH_CONFIG; default: ${'fleetsynth.config.{yaml,yml,json,mjs}'} in the working directory)`);
+  for (const g of groups) {
+    for (const o of g.options) {
+      cmd.option(o.flag, `${o.doc} (env ${o.env.join(', ')}; config key ${o.key})`, (raw: string) => {
+        const r = parseValue(o, raw);
+        if (!r.ok) throw new InvalidArgumentError(r.message);
+        return r.value;
+      });
+    }
+  }
+  return cmd;
+}
+
+/** The render and source flags shared by synth, validate, diff, publish and serve. */
+export const addRenderOptions = (cmd: Command): Command => addSettingsOptions(cmd, [SOURCE_OPTIONS, RENDER_OPTIONS]);
+
+function parseValue(o: OptionDef, raw: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  const r = o.file.safeParse(o.parse ? o.parse(raw) : raw);
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, message: r.error.issues.map((i) => (i.code === 'invalid_type' ? `must be ${i.expected}` : i.message)).join('; ') };
+}
+
+/**
+ * Resolves every setting: flags (commander's parsed options) > env > config file > defaults.
+ * A bad env value or config file is a ConfigError; nothing has been read or written yet.
+ */
+export async function resolveSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Promise<Settings> {
+  const file = findConfigFile({ explicit: flags.config as string | undefined, env, cwd });
+  const loaded = file ? await loadConfigFile(file) : undefined;
+  return settingsFromValues(flags, env, loaded?.config ?? {}, file, loaded?.customize);
+}
+
+/** The same, from an already validated config object (tests, the library). */
+export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, config: ConfigFile, configFile?: string, customize?: unknown): Settings {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const g of OPTION_GROUPS) {
+    for (const o of g.options) {
+      if (flags[o.key] !== undefined) {
+        values[o.key] = flags[o.key];
+        continue;
+      }
+      const name = o.env.find((n) => env[n] !== undefined && env[n] !== '');
+      if (name !== undefined) {
+        const r = parseValue(o, env[name]!);
+        if (r.ok) values[o.key] = r.value;
+        else problems.push(`${name}: ${r.message}`);
+        continue;
+      }
+      const fromFile = (config as Record<string, unknown>)[o.key];
+      if (fromFile !== undefined) values[o.key] = fromFile;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError('environment', problems);
+
+  const render: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const o of RENDER_OPTIONS.options) if (values[o.key] !== undefined) render[RENDER_FIELD[o.key] ?? o.key] = values[o.key];
+  // The hash key from a file (a mounted Secret) when not given itself; the file's name is no setting.
+  const keyFile = render.configHashKeyFile as string | undefined;
+  delete render.configHashKeyFile;
+  if (keyFile !== undefined && values.configHashKey === undefined) render.configHashKey = readKeyFile(keyFile);
+  const pods: PodConfig = { pod: config.pod, resources: config.resources, image: config.image, rules: config.rules };
+  if (pods.pod || pods.resources || pods.image || (pods.rules && pods.rules.length > 0)) render.pods = stripUndefined(pods);
+  if (config.networkPolicy) render.networkPolicy = config.networkPolicy;
+  if (config.platform) render.platform = config.platform;
+  if (configFile) render.configFile = configFile;
+  if (typeof customize === 'function') render.customize = customize;
+  const image = env.FLEETSYNTH_IMAGE;
+  if (image !== undefined && image !== '') render.fleetsynthImage = image;
+
+  const names: MongoNames = {
+    botsDb: (values.botsDb as string) ?? DEFAULT_MONGO_NAMES.botsDb,
+    botsCollection: (values.botsCollection as string) ?? DEFAULT_MONGO_NAMES.botsCollection,
+    schedulesDb: (values.schedulesDb as string) ?? DEFAULT_MONGO_NAMES.schedulesDb,
+    schedulesCollection: (values.schedulesCollection as string) ?? DEFAULT_MONGO_NAMES.schedulesCollection,
   };
+  return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile };
+}
+
+function readKeyFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError([`--config-hash-key-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Opens the source the settings name (the embedded example fleet when none). */
+export function openSettingsSource(s: SourceSettings): Source {
+  // The env was already folded into `ref` by resolveSettings; pass none so it is not read twice.
+  return openSource(s.ref, {}, s.names);
+}
+
+/** Render settings from env alone (defaults for the rest): for callers with no flags and no config file. */
+export function renderSettingsFromEnv(env: NodeJS.ProcessEnv): RenderSettings {
+  return settingsFromValues({}, env, {}).render;
 }
 
 /** Checks settings a user can get wrong; returns one message per problem. */
@@ -97,43 +231,4 @@ export function checkSettings(s: RenderSettings): string[] {
 /** Shortest config hash key accepted. */
 export const MIN_CONFIG_HASH_KEY_BYTES = 16;
 
-/** Key of the NATS URL in `natsUrlSecret` when the setting names no key. */
-export const DEFAULT_NATS_URL_SECRET_KEY = 'nats-url';
-
-/** `natsUrlSecret` as a secretKeyRef, or undefined when NATS_URL is rendered as a plain value. */
-export function natsUrlSecretRef(s: RenderSettings): { name: string; key: string } | undefined {
-  if (!s.natsUrlSecret) return undefined;
-  const [name, key] = s.natsUrlSecret.split('/', 2);
-  return { name, key: key || DEFAULT_NATS_URL_SECRET_KEY };
-}
-
-/** True when a URL (or `host:port`) carries user info: `scheme://user:pass@host`, `token@host`. */
-export function hasCredentials(url: string): boolean {
-  const authority = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split(/[/?#]/, 1)[0];
-  return authority.includes('@');
-}
-
-/**
- * Settings that are rendered into manifests (Git) must not carry credentials: they are refused
- * with a message that names the setting, never the credential.
- */
-function credentialProblems(s: RenderSettings): string[] {
-  const problems: string[] = [];
-  const ref = natsUrlSecretRef(s);
-  if (ref && (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(ref.name) || !/^[-._a-zA-Z0-9]+$/.test(ref.key))) {
-    problems.push(`NATS URL Secret "${s.natsUrlSecret}" is not <secret-name>[/<key>]`);
-  }
-  if (s.natsUrl && !ref && s.natsUrl.split(',').some((u) => hasCredentials(u.trim()))) {
-    problems.push(
-      'the NATS URL (--nats-url / NATS_URL) carries credentials, and it is passed to every bot pod, in Git: ' +
-        'store the URL in a Secret and pass --nats-url-secret <secret>[/<key>] (NATS_URL_SECRET; pods then read NATS_URL by secretKeyRef), or use a URL without credentials',
-    );
-  }
-  if (hasCredentials(s.minioEndpoint)) {
-    problems.push(
-      'the MinIO endpoint (--minio-endpoint / MINIO_ENDPOINT) carries credentials, and it is passed to every bot pod, in Git: ' +
-        'give host:port only; MinIO credentials come from the Secret named by --minio-secret',
-    );
-  }
-  return problems;
-}
+export { ConfigError, keyPath };

@@ -14,7 +14,7 @@ import {
   renderArgoCd,
 } from '../src/argocd/argocd';
 import { writeArgoCd } from '../src/argocd/generate';
-import { buildProgram } from '../src/cli';
+import { runCli } from '../src/cli';
 
 const ROOT = path.join(__dirname, '..');
 const CRD_DIR = path.join(ROOT, 'crds', 'argo-cd');
@@ -219,6 +219,8 @@ describe('renderArgoCd', () => {
     const t = s.spec.template;
     expect(t.metadata.name).toBe('fleetsynth-{{path.basename}}');
     expect(t.metadata.annotations['argocd.argoproj.io/compare-options']).toBe('ServerSideDiff=true');
+    // A commit that touches one shard refreshes only that shard's Application.
+    expect(t.metadata.annotations['argocd.argoproj.io/manifest-generate-paths']).toBe('.');
     expect(t.spec.project).toBe('fleetsynth');
     expect(t.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'the0' });
     expect(t.spec.source).toMatchObject({ repoURL: EXAMPLE_REPO_URL, targetRevision: 'main', path: '{{path}}' });
@@ -252,6 +254,7 @@ describe('renderArgoCd', () => {
     const a = parse(renderArgoCd(DEFAULTS))['platform-application.yaml'];
     expect(a.metadata).toMatchObject({ name: 'fleetsynth-platform', namespace: 'argocd' });
     expect(a.metadata.finalizers).toBeUndefined(); // deleting the Application keeps the live service
+    expect(a.metadata.annotations['argocd.argoproj.io/manifest-generate-paths']).toBe('.');
     expect(a.spec.project).toBe('fleetsynth');
     expect(a.spec.source).toMatchObject({ repoURL: EXAMPLE_REPO_URL, targetRevision: 'main', path: 'dist/platform' });
     expect(a.spec.destination).toEqual({ server: 'https://kubernetes.default.svc', namespace: 'the0' });
@@ -390,13 +393,7 @@ describe('fleetsynth argocd', () => {
   async function cli(args: string[]) {
     const out: string[] = [];
     const err: string[] = [];
-    let code = 0;
-    const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) }, (c) => (code = c));
-    try {
-      await program.parseAsync(['node', 'fleetsynth', 'argocd', ...args]);
-    } catch (e) {
-      code = (e as { exitCode?: number }).exitCode ?? 1;
-    }
+    const code = await runCli(['node', 'fleetsynth', 'argocd', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
     return { code, out, err };
   }
 
@@ -429,12 +426,12 @@ describe('fleetsynth argocd', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('bad values exit 1 naming the option, unknown flags exit 1, nothing written', async () => {
+  test('bad values and unknown flags are configuration errors (exit 3) naming the option, nothing written', async () => {
     let r = await cli(['--out', dir, '--namespace', 'Bad_NS']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.err.join('\n')).toMatch(/namespace/);
     r = await cli(['--out', dir, '--bogus']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

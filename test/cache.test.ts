@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS } from '../src/settings';
+import { cacheOptionsFromEnv } from '../src/synth/cache';
 import { SynthOptions, synthesize } from '../src/synth/synth';
 import { generateFleet } from '../src/testing/fleet-gen';
 import { readTree, tmpDir } from './support/tmp';
 
 // The output cache of these tests lives in its own directory (read once per process).
 const cacheDir = tmpDir('fleetsynth-cache-');
-process.env.FLEETSYNTH_CACHE_DIR = cacheDir;
+const cache = { dir: cacheDir };
 
 const settings = DEFAULT_SETTINGS;
 const clone = (d: FleetDocuments): FleetDocuments => JSON.parse(JSON.stringify(d)) as FleetDocuments;
@@ -21,9 +22,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 async function settledTree(docs: FleetDocuments, extra: Partial<SynthOptions> = {}): Promise<string> {
   const out = tmpDir();
-  await synthesize(clone(docs), { outDir: out, settings, ...extra });
+  await synthesize(clone(docs), { outDir: out, settings, cache, ...extra });
   await sleep(40);
-  await synthesize(clone(docs), { outDir: out, settings, ...extra });
+  await synthesize(clone(docs), { outDir: out, settings, cache, ...extra });
   return out;
 }
 
@@ -45,8 +46,8 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const before = readTree(out);
     const times = mtimes(out);
     // The same run without the fast path, on another copy of the tree.
-    const full = await synthesize(clone(docs), { outDir: await settledTree(docs), settings, reuseValidated: false });
-    const r = await synthesize(clone(docs), { outDir: out, settings });
+    const full = await synthesize(clone(docs), { outDir: await settledTree(docs), settings, cache, reuseValidated: false });
+    const r = await synthesize(clone(docs), { outDir: out, settings, cache });
     expect(r.fleet.specs).toEqual([]);
     expect(r.fleet.known.length).toBe(full.fleet.specs.length);
     expect(r.written).toEqual([]);
@@ -64,7 +65,7 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const changed = clone(docs);
     const bot = enabledBot(changed, 3);
     bot.config = { ...bot.config, symbol: 'NEW/PAIR' };
-    const r = await synthesize(changed, { outDir: out, settings });
+    const r = await synthesize(changed, { outDir: out, settings, cache });
     expect(r.fleet.specs.map((s) => s.id)).toEqual([bot.id]);
     expect(r.written).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
     expect(fs.readFileSync(path.join(out, r.written[0]), 'utf8')).toContain('NEW/PAIR');
@@ -75,7 +76,7 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const before = readTree(out);
     const rel = [...before.keys()].find((k) => k.endsWith('.yaml') && k.startsWith('bots/'))!;
     fs.appendFileSync(path.join(out, rel), '# edited\n');
-    const r = await synthesize(clone(docs), { outDir: out, settings });
+    const r = await synthesize(clone(docs), { outDir: out, settings, cache });
     expect(r.written).toEqual([rel]);
     expect(r.fleet.specs.length).toBe(1);
     expect(readTree(out)).toEqual(before);
@@ -87,7 +88,7 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const broken = clone(docs);
     const bot = enabledBot(broken, 5);
     (bot.custom as { config?: unknown }).config = 'not an object';
-    const r = await synthesize(broken, { outDir: out, settings });
+    const r = await synthesize(broken, { outDir: out, settings, cache });
     expect(r.errors).toEqual([expect.stringContaining(`bots/${bot.id}`)]);
     expect(r.kept).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
     expect(r.removed).toEqual([]);
@@ -100,7 +101,7 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const dup = clone(docs);
     const bot = enabledBot(dup, 7);
     dup.bots.push({ ...bot, config: { ...bot.config, other: 1 } });
-    const r = await synthesize(dup, { outDir: out, settings });
+    const r = await synthesize(dup, { outDir: out, settings, cache });
     expect(r.errors.filter((e) => e.includes(bot.id) && e.includes('duplicate id'))).toHaveLength(2);
     expect(r.kept).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
     expect(readTree(out)).toEqual(before);
@@ -111,25 +112,34 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     const bot = enabledBot(warned, 2);
     bot.config = { ...bot.config, memory_limit: 'lots' };
     const out = await settledTree(warned);
-    const r = await synthesize(clone(warned), { outDir: out, settings });
+    const r = await synthesize(clone(warned), { outDir: out, settings, cache });
     expect(r.fleet.specs).toEqual([]);
     expect(r.warnings).toEqual([expect.stringMatching(new RegExp(`^bots/${bot.id}: config.memory_limit "lots" is not a positive`))]);
   });
 
-  it('other settings or FLEETSYNTH_CACHE=off: every document is validated', async () => {
+  it('other settings or cache off (FLEETSYNTH_CACHE=off in the CLI): every document is validated', async () => {
     const out = await settledTree(docs);
-    const other = await synthesize(clone(docs), { outDir: out, settings: { ...settings, runtimeImage: 'example.com/runtime:2' } });
+    const other = await synthesize(clone(docs), { outDir: out, settings: { ...settings, runtimeImage: 'example.com/runtime:2' }, cache });
     expect(other.fleet.known).toEqual([]);
     expect(other.written.length).toBeGreaterThan(200);
     const out2 = await settledTree(docs);
-    process.env.FLEETSYNTH_CACHE = 'off';
+    const r = await synthesize(clone(docs), { outDir: out2, settings, cache: cacheOptionsFromEnv({ FLEETSYNTH_CACHE: 'off', FLEETSYNTH_CACHE_DIR: cacheDir }) });
+    expect(r.fleet.known).toEqual([]);
+    expect(r.written).toEqual([]);
+  });
+
+  it('the environment is read by the CLI only: FLEETSYNTH_CACHE_DIR in process.env does not move the cache', async () => {
+    const elsewhere = tmpDir('fleetsynth-cache-env-');
+    const saved = process.env.FLEETSYNTH_CACHE_DIR;
+    process.env.FLEETSYNTH_CACHE_DIR = elsewhere;
     try {
-      const r = await synthesize(clone(docs), { outDir: out2, settings });
-      expect(r.fleet.known).toEqual([]);
-      expect(r.written).toEqual([]);
+      await settledTree(docs);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
     } finally {
-      delete process.env.FLEETSYNTH_CACHE;
+      if (saved === undefined) delete process.env.FLEETSYNTH_CACHE_DIR;
+      else process.env.FLEETSYNTH_CACHE_DIR = saved;
     }
+    expect(cacheOptionsFromEnv({ FLEETSYNTH_CACHE_DIR: elsewhere, XDG_CACHE_HOME: '/x' })).toEqual({ dir: elsewhere, userCacheHome: '/x' });
   });
 
   it('holds no secret value of any document', async () => {

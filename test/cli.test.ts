@@ -64,6 +64,7 @@ describe('fleetsynth synth (CLI)', () => {
     let r = await cli(['synth', '--source', empty, '--out', out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/refusing to remove every manifest/);
+    expect(r.stderr).toMatch(/^hint: .*--allow-empty/m);
     r = await cli(['synth', '--source', '/nonexistent/fleet.yaml', '--out', out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot read fleet file \/nonexistent\/fleet.yaml: ENOENT/);
@@ -84,10 +85,13 @@ describe('fleetsynth synth (CLI)', () => {
     expect(r.stderr).toContain('error: bots/x: custom.config.runtime: must be one of');
   });
 
-  it('rejects bad settings with a clear message', async () => {
+  it('rejects bad settings with a clear message, a hint and the configuration exit code 3', async () => {
     const r = await cli(['synth', '--out', tmpDir(), '--namespace', 'Bad_NS']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/namespace "Bad_NS" is not a valid Kubernetes namespace name/);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/--namespace.*Bad_NS.*not a valid Kubernetes namespace name/);
+    const unknown = await cli(['synth', '--no-such-flag']);
+    expect(unknown.code).toBe(3);
+    expect((await cli(['--help'])).code).toBe(0);
   });
 
   it('`cdk8s synth` renders the same output from the same source (env selects it)', async () => {

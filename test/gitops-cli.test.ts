@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildProgram } from '../src/cli';
+import { runCli } from '../src/cli';
 import type { FleetDocuments } from '../src/model/document';
 import { writeFleetFile } from '../src/source';
 import { generateFleet } from '../src/testing/fleet-gen';
@@ -25,15 +25,7 @@ function fleetFile(docs: unknown): string {
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  let code = 0;
-  const program = buildProgram({ out: (s) => out.push(s), err: (s) => err.push(s) }, (c) => (code = c));
-  try {
-    await program.parseAsync(['node', 'fleetsynth', ...args]);
-  } catch (e) {
-    const c = e as { code?: string; exitCode?: number };
-    if (typeof c.code !== 'string' || !c.code.startsWith('commander.')) throw e;
-    code = c.exitCode ?? 1;
-  }
+  const code = await runCli(['node', 'fleetsynth', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -62,7 +54,11 @@ test('diff against a directory: exit 0 without changes, 2 with changes, formats'
   expect(JSON.parse(json.out).summary).toMatchObject({ changed: 1, unchanged: 12 });
   for (const r of [text, md, json]) expect(r.out + r.err).not.toContain(SECRET);
 
-  expect((await cli('diff', '--source', file, '--base', dir, '--format', 'html')).code).toBe(1);
+  // A bad flag value is a configuration error (3), not "changes" (2) nor a failure (1).
+  expect((await cli('diff', '--source', file, '--base', dir, '--format', 'html')).code).toBe(3);
+  const badNs = await cli('diff', '--source', file, '--base', dir, '--namespace', 'Bad_NS');
+  expect(badNs.code).toBe(3);
+  expect(badNs.err).toMatch(/--namespace.*Bad_NS.*not a valid Kubernetes namespace name/);
 });
 
 test('diff defaults to the committed dist/ of the repository in the current directory', async () => {
@@ -83,6 +79,7 @@ test('diff defaults to the committed dist/ of the repository in the current dire
     const bad = await cli('diff', '--source', baseFile, '--base', 'no-such-ref', ...common);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('git ref "no-such-ref" not found');
+    expect(bad.err).toContain('hint: pass --base');
   } finally {
     process.chdir(cwd);
   }

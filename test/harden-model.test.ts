@@ -7,7 +7,7 @@ import { buildFleet } from '../src/model/fleet';
 import { configHash } from '../src/model/gojson';
 import { MAX_DOCUMENT_DEPTH } from '../src/model/limits';
 import { isBuiltinSecretKey, secretKeyMatcher, splitSecrets } from '../src/model/secrets';
-import { modelOptions } from '../src/model/bot';
+import { modelOptions } from '../src/config/model-options';
 import { DEFAULT_SETTINGS, RenderSettings, checkSettings } from '../src/settings';
 import { parseFleetText } from '../src/source/file';
 import { synthesize } from '../src/synth/synth';

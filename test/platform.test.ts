@@ -16,7 +16,7 @@ import { DEFAULT_FLEETSYNTH_IMAGE, PLATFORM_UID, platformObjects, renderPlatform
 import { renderQueryJob } from '../src/constructs/query-job';
 import { toBotSpec } from '../src/model/bot';
 import { secretKeyMatcher } from '../src/model/secrets';
-import { DEFAULT_SETTINGS, RenderSettings } from '../src/settings';
+import { DEFAULT_SETTINGS, RenderSettings, renderSettingsFromEnv } from '../src/settings';
 import { readFleetFile } from '../src/source/file';
 
 type Obj = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -72,7 +72,8 @@ describe('renderPlatform', () => {
     for (const o of objects) {
       expect(o.metadata.labels['app.kubernetes.io/managed-by']).toBe('fleetsynth');
       expect(o.metadata.namespace).toBe('trading');
-      expect(o.metadata.name).toBe('fleetsynth');
+      // The query Service carries the name the0's API calls (RUNTIME_QUERY_URL default of its chart).
+      expect(o.metadata.name).toBe(o.kind === 'Service' ? 'the0-bot-controller' : 'fleetsynth');
       const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
       expect(allowed).toContain(`${group}/${o.kind}`);
     }
@@ -80,15 +81,16 @@ describe('renderPlatform', () => {
     expect(objects.map((o) => o.kind)).not.toContain('ClusterRoleBinding');
   });
 
-  test('image: option, else FLEETSYNTH_IMAGE, else the default', () => {
+  test('image: option, else settings.fleetsynthImage (FLEETSYNTH_IMAGE in the CLI), else the default; the environment is not read', () => {
     const image = (objs: Obj[]) => objs.find((o: Obj) => o.kind === 'Deployment').spec.template.spec.containers[0].image;
     const saved = process.env.FLEETSYNTH_IMAGE;
     try {
-      delete process.env.FLEETSYNTH_IMAGE;
+      process.env.FLEETSYNTH_IMAGE = 'registry.example/ignored:1';
       expect(image(platformObjects(SETTINGS))).toBe(DEFAULT_FLEETSYNTH_IMAGE);
-      process.env.FLEETSYNTH_IMAGE = 'registry.example/fleetsynth@sha256:abc';
-      expect(image(platformObjects(SETTINGS))).toBe('registry.example/fleetsynth@sha256:abc');
-      expect(image(platformObjects(SETTINGS, { image: 'x/y:1' }))).toBe('x/y:1');
+      const pinned = { ...SETTINGS, fleetsynthImage: 'registry.example/fleetsynth@sha256:abc' };
+      expect(image(platformObjects(pinned))).toBe('registry.example/fleetsynth@sha256:abc');
+      expect(image(platformObjects(pinned, { image: 'x/y:1' }))).toBe('x/y:1');
+      expect(renderSettingsFromEnv({ FLEETSYNTH_IMAGE: 'r/f:2' }).fleetsynthImage).toBe('r/f:2');
     } finally {
       if (saved === undefined) delete process.env.FLEETSYNTH_IMAGE;
       else process.env.FLEETSYNTH_IMAGE = saved;
@@ -187,7 +189,7 @@ describe('Deployment', () => {
     for (const [name, key] of [
       ['MINIO_ACCESS_KEY', 'minio-access-key'],
       ['MINIO_SECRET_KEY', 'minio-secret-key'],
-      ['MONGO_URI', 'mongo-uri'],
+      ['MONGO_URI', 'mongo-url'],
       ['GITOPS_REPO', 'gitops-repo'],
     ]) {
       expect(env[name]).toEqual({ name, valueFrom: { secretKeyRef: { name: 'the0-secrets', key } } });
@@ -210,13 +212,25 @@ describe('Service and NetworkPolicy', () => {
     for (const [k, v] of Object.entries(svc.spec.selector)) expect(podLabels[k]).toBe(v);
   });
 
-  test('ingress: 9477 from anywhere, 8080 from this namespace only, nothing else', () => {
+  test("ingress: 9477 only from the0's API pods (never the bot pods), 8080 from this namespace only, nothing else", () => {
     for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) expect(podLabels[k]).toBe(v);
     expect(np.spec.policyTypes).toEqual(['Ingress']);
     expect(np.spec.ingress).toEqual([
-      { ports: [{ port: 9477, protocol: 'TCP' }] },
+      { from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'api', 'app.kubernetes.io/name': 'the0' } } }], ports: [{ port: 9477, protocol: 'TCP' }] },
       { from: [{ podSelector: {} }], ports: [{ port: 8080, protocol: 'TCP' }] },
     ]);
+  });
+
+  test('the platform config names the Service, the Secret keys and the query clients', () => {
+    const objs = platformObjects({
+      ...SETTINGS,
+      platform: { serviceName: 'runtime-query', secretKeys: { mongoUri: 'MONGO_URI', gitopsRepo: 'repo-url' }, queryClients: { podSelector: { app: 'api' }, namespaceSelector: { team: 'the0' } } },
+    }) as Obj[];
+    expect(objs.find((o) => o.kind === 'Service').metadata.name).toBe('runtime-query');
+    const env = objs.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env.find((e: Obj) => e.name === 'MONGO_URI').valueFrom.secretKeyRef).toEqual({ name: 'the0-secrets', key: 'MONGO_URI' });
+    expect(env.find((e: Obj) => e.name === 'GITOPS_REPO').valueFrom.secretKeyRef).toEqual({ name: 'the0-secrets', key: 'repo-url' });
+    expect(objs.find((o) => o.kind === 'NetworkPolicy').spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { app: 'api' } }, namespaceSelector: { matchLabels: { team: 'the0' } } }]);
   });
 });
 

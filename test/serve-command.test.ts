@@ -48,7 +48,7 @@ describe('fleetsynth serve (process)', () => {
     expect(await proc.exit).not.toBe(0);
     expect(proc.out.join('\n')).toContain('invalid interval "soon"');
     proc = run(['serve', '--source', path.join(dir, 'f.yaml')], { GITOPS_REPO: '' });
-    expect(await proc.exit).toBe(2);
+    expect(await proc.exit).toBe(3);
     expect(proc.out.join('\n')).toContain('--repo (or GITOPS_REPO) is required');
   });
 

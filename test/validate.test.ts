@@ -8,7 +8,7 @@ import { MAX_ANNOTATIONS_BYTES, objectProblems, ruleProblem } from '../src/synth
 import { botDoc, scheduleDoc } from './serve-support';
 import { readTree, tmpDir } from './support/tmp';
 import { buildFleet } from '../src/model/fleet';
-import { modelOptions } from '../src/model/bot';
+import { modelOptions } from '../src/config/model-options';
 
 const settings = DEFAULT_SETTINGS;
 type Obj = Record<string, any>;

@@ -6,6 +6,7 @@
 // per file with cdk8s's Yaml.stringify: same options → byte-identical files.
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
+import { ExitCode, FleetsynthError } from '../errors';
 import {
   Application,
   ApplicationSpecIgnoreDifferences,
@@ -34,6 +35,11 @@ export interface ArgoCdOptions {
   readonly project?: string;
   /** Glob of shard directories relative to R; each match becomes one Application. @default 'bots/*' */
   readonly shardGlob?: string;
+  /**
+   * Pod-spec fields the platform config renders (`pod:` keys of the config and its rules, e.g.
+   * `terminationGracePeriodSeconds`): never ignored, or Argo CD would never apply them. @default none
+   */
+  readonly renderedPodFields?: readonly string[];
 }
 
 /** One rendered file: its name inside the output directory and its exact content. */
@@ -45,14 +51,13 @@ export interface ArgoCdFile {
 }
 
 /** A bad option value, with the option named. */
-export class ArgoCdOptionsError extends Error {
+export class ArgoCdOptionsError extends FleetsynthError {
   constructor(
     /** The option that is wrong. */
     public readonly option: keyof ArgoCdOptions,
     message: string,
   ) {
-    super(`argocd: --${option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${message}`);
-    this.name = 'ArgoCdOptionsError';
+    super(`argocd: --${option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${message}`, { exitCode: ExitCode.CONFIG, hint: 'run `fleetsynth argocd --help` for the options' });
   }
 }
 
@@ -159,6 +164,14 @@ export const SYNC_OPTIONS: readonly string[] = [
 /** Server-Side Diff: the API server predicts the live object, so its defaults never show as drift. */
 const COMPARE_OPTIONS = { 'argocd.argoproj.io/compare-options': 'ServerSideDiff=true' };
 
+/**
+ * `.` = the Application's own source directory. Argo CD caches generated manifests by commit; with
+ * this annotation a new commit that touches no file under the path reuses the cache (and a webhook
+ * refreshes only the Applications whose paths changed), so one bot's commit regenerates one shard,
+ * not all of them.
+ */
+const MANIFEST_PATHS = { 'argocd.argoproj.io/manifest-generate-paths': '.' };
+
 interface Resolved {
   readonly repoUrl: string;
   readonly targetRevision: string;
@@ -202,11 +215,13 @@ function join(...parts: string[]): string {
   return parts.filter((p) => p !== '').join('/');
 }
 
-function ignoreDifferences(): ApplicationSpecIgnoreDifferences[] & ApplicationSetSpecTemplateSpecIgnoreDifferences[] {
+function ignoreDifferences(rendered: readonly string[] = []): ApplicationSpecIgnoreDifferences[] & ApplicationSetSpecTemplateSpecIgnoreDifferences[] {
+  // A field the config renders must be applied from Git: drop its pointer (`.../spec/<field>`).
+  const keep = (pointer: string) => !rendered.some((f) => pointer.endsWith(`/spec/${f}`));
   return IGNORED_DIFFERENCES.map((d) => ({
     group: d.group,
     kind: d.kind,
-    jsonPointers: [...d.jsonPointers],
+    jsonPointers: d.jsonPointers.filter(keep),
     ...(d.managedFieldsManagers ? { managedFieldsManagers: [...d.managedFieldsManagers] } : {}),
   }));
 }
@@ -268,7 +283,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
         metadata: {
           name: `${o.project}-{{path.basename}}`,
           labels: { ...MANAGED_BY, 'fleetsynth.io/shard': '{{path.basename}}' },
-          annotations: { ...COMPARE_OPTIONS },
+          annotations: { ...COMPARE_OPTIONS, ...MANIFEST_PATHS },
         },
         spec: {
           project: o.project,
@@ -288,7 +303,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
           // allowEmpty: the last bot of a shard can be deleted; mass deletion is stopped earlier,
           // by fleetsynth's publish guards, before anything reaches Git.
           syncPolicy: syncPolicy(true),
-          ignoreDifferences: ignoreDifferences(),
+          ignoreDifferences: ignoreDifferences(opts.renderedPodFields),
         },
       },
     },
@@ -299,7 +314,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
       name: `${o.project}-platform`,
       namespace: o.argoNamespace,
       labels: { ...MANAGED_BY },
-      annotations: { ...COMPARE_OPTIONS },
+      annotations: { ...COMPARE_OPTIONS, ...MANIFEST_PATHS },
     },
     spec: {
       project: o.project,
@@ -313,7 +328,7 @@ export function renderArgoCd(opts: ArgoCdOptions): ArgoCdFile[] {
       destination: { ...destination },
       // An empty platform directory is a mistake, never an intent: do not prune the live service.
       syncPolicy: syncPolicy(false),
-      ignoreDifferences: ignoreDifferences(),
+      ignoreDifferences: ignoreDifferences(opts.renderedPodFields),
     },
   });
 

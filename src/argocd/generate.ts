@@ -4,7 +4,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import { writeIfChanged } from '../synth/writer';
-import { ArgoCdOptions, ArgoCdOptionsError, EXAMPLE_REPO_URL, renderArgoCd } from './argocd';
+import { RenderSettings, resolveSettings } from '../settings';
+import { ArgoCdOptions, EXAMPLE_REPO_URL, renderArgoCd } from './argocd';
+
+/** The pod-spec fields the platform config renders (in `pod:` or in any rule). */
+export function podFieldsOf(s: RenderSettings): string[] {
+  const fields = new Set<string>(Object.keys(s.pods?.pod ?? {}));
+  for (const r of s.pods?.rules ?? []) for (const k of Object.keys(r.pod ?? {})) fields.add(k);
+  return [...fields].sort();
+}
 
 /** What happened to one file. */
 export interface ArgoCdWriteResult {
@@ -30,7 +38,7 @@ export function writeArgoCd(outDir: string, opts: ArgoCdOptions): ArgoCdWriteRes
 }
 
 /** Adds `fleetsynth argocd`: writes appproject.yaml, applicationset.yaml and platform-application.yaml. */
-export function registerArgoCdCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): void {
+export function registerArgoCdCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, env: NodeJS.ProcessEnv): void {
   program
     .command('argocd')
     .description('write the Argo CD objects (AppProject, shard ApplicationSet, platform Application)')
@@ -42,18 +50,15 @@ export function registerArgoCdCommand(program: Command, io: { out: (s: string) =
     .option('--project <name>', 'AppProject name (default fleetsynth)')
     .option('--shard-glob <glob>', 'shard directories under the output root (default bots/*)')
     .option('--out <dir>', 'where to write the files', 'argocd')
-    .action((o) => {
-      const { out, repoUrl, ...rest } = o as Record<string, string>;
-      const options: ArgoCdOptions = { ...rest, repoUrl: repoUrl ?? (process.env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL) };
-      try {
-        const results = writeArgoCd(out, options);
-        for (const r of results) io.out(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
-        io.out(`argocd: ${results.filter((r) => r.changed).length} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
-      } catch (err) {
-        if (!(err instanceof ArgoCdOptionsError)) throw err;
-        io.err(err.message);
-        setExit(1);
-      }
+    .option('--config <file>', 'platform config file (env FLEETSYNTH_CONFIG; default: fleetsynth.config.* in the working directory): fields it renders are not ignored')
+    .action(async (o) => {
+      const { out, repoUrl, config, ...rest } = o as Record<string, string>;
+      // A bad config file is a ConfigError and a bad option value an ArgoCdOptionsError: runCli prints either, exit code 3.
+      const renderedPodFields = podFieldsOf((await resolveSettings({ config }, env)).render);
+      const options: ArgoCdOptions = { ...rest, repoUrl: repoUrl ?? (env.FLEETSYNTH_REPO_URL || EXAMPLE_REPO_URL), renderedPodFields };
+      const results = writeArgoCd(out, options);
+      for (const r of results) io.out(`${r.changed ? 'wrote    ' : 'unchanged'} ${r.path}`);
+      io.out(`argocd: ${results.filter((r) => r.changed).length} of ${results.length} files changed in ${out} (repo ${options.repoUrl})`);
     });
 }
 

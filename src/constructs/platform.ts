@@ -4,11 +4,12 @@
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { natsUrlSecretRef } from '../config/credentials';
 import type { RenderSettings } from '../settings';
 import { stringifyDocuments } from '../synth/yaml';
 import { FLEETSYNTH_LABEL, natsEnv } from './pod';
 
-/** Image of fleetsynth itself when none is given (`FLEETSYNTH_IMAGE`). */
+/** Image of fleetsynth itself when none is given (settings.fleetsynthImage, `FLEETSYNTH_IMAGE` in the CLI). */
 export const DEFAULT_FLEETSYNTH_IMAGE = 'ghcr.io/fleetsynth/fleetsynth:latest';
 /** Name of every platform object. */
 export const PLATFORM_NAME = 'fleetsynth';
@@ -21,12 +22,15 @@ export const PLATFORM_HEALTH_PORT = 8080;
 /** Where the git working copy lives (an emptyDir: the repository is the state, not the pod). */
 export const PLATFORM_WORK_DIR = '/var/lib/fleetsynth';
 
-/** Keys fleetsynth reads from the platform Secret (`settings.minioSecretName`, default `the0-secrets`). */
+/**
+ * Keys fleetsynth reads from the platform Secret (`settings.minioSecretName`, default `the0-secrets`):
+ * the names the0's Helm chart gives them in `<release>-secrets` (k8s/templates/secrets.yaml).
+ */
 export const PLATFORM_SECRET_KEYS = {
   minioAccessKey: 'minio-access-key',
   minioSecretKey: 'minio-secret-key',
-  /** MongoDB URI (it carries credentials). */
-  mongoUri: 'mongo-uri',
+  /** MongoDB URI (it carries credentials); the chart's key. */
+  mongoUri: 'mongo-url',
   /** GitOps repository URL, e.g. `https://x-access-token:<token>@github.com/acme/fleet-gitops.git`. */
   gitopsRepo: 'gitops-repo',
   /** Key of the keyed config hash (only read when fleetsynth runs with one). */
@@ -48,6 +52,18 @@ export interface PlatformProps {
 const SELECTOR = { 'app.kubernetes.io/name': PLATFORM_NAME } as const;
 
 /**
+ * Name of the query API Service: the one the0's API calls by default (chart value
+ * `the0Api.env.RUNTIME_QUERY_URL: http://the0-bot-controller:9477`, free once the chart runs with
+ * `botController.enabled: false`).
+ */
+export const DEFAULT_QUERY_SERVICE_NAME = 'the0-bot-controller';
+
+/** Pods allowed to call the query API by default: the0's API pods as its chart labels them. */
+export const DEFAULT_QUERY_CLIENTS: { readonly podSelector: Readonly<Record<string, string>> } = {
+  podSelector: { 'app.kubernetes.io/name': 'the0', 'app.kubernetes.io/component': 'api' },
+};
+
+/**
  * The live service: one replica (one publisher to Git; Recreate so two never overlap), locked
  * down (non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp), with the
  * least API access it needs and ingress only to its two ports.
@@ -61,6 +77,9 @@ export class Platform extends Construct {
   constructor(scope: Construct, id: string, props: PlatformProps) {
     super(scope, id);
     const s = props.settings;
+    const p = s.platform ?? {};
+    const keys = { ...PLATFORM_SECRET_KEYS, ...p.secretKeys };
+    const clients = p.queryClients ?? DEFAULT_QUERY_CLIENTS;
     const labels = { ...SELECTOR, 'app.kubernetes.io/component': 'serve', ...FLEETSYNTH_LABEL };
     const meta = (extra: Record<string, string> = {}) => ({ name: PLATFORM_NAME, namespace: s.namespace, labels: { ...labels, ...extra } });
 
@@ -92,7 +111,7 @@ export class Platform extends Construct {
     });
 
     new k8s.KubeService(this, 'Service', {
-      metadata: meta(),
+      metadata: { ...meta(), name: p.serviceName ?? DEFAULT_QUERY_SERVICE_NAME },
       spec: {
         type: 'ClusterIP',
         selector: { ...SELECTOR },
@@ -106,20 +125,20 @@ export class Platform extends Construct {
     const secretRef = (key: string) => ({ secretKeyRef: { name: s.minioSecretName, key } });
     const env: k8s.EnvVar[] = [
       { name: 'NAMESPACE', value: s.namespace },
-      { name: 'MONGO_URI', valueFrom: secretRef(PLATFORM_SECRET_KEYS.mongoUri) },
-      { name: 'GITOPS_REPO', valueFrom: secretRef(PLATFORM_SECRET_KEYS.gitopsRepo) },
+      { name: 'MONGO_URI', valueFrom: secretRef(keys.mongoUri) },
+      { name: 'GITOPS_REPO', valueFrom: secretRef(keys.gitopsRepo) },
       // serve hashes configs as this run does; the key itself never leaves the Secret.
-      ...(s.configHashKey ? [{ name: 'CONFIG_HASH_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.configHashKey) }] : []),
+      ...(s.configHashKey ? [{ name: 'CONFIG_HASH_KEY', valueFrom: secretRef(keys.configHashKey) }] : []),
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },
-      ...(natsEnv(s) ? [natsEnv(s)!] : []),
+      ...[natsEnv({ natsUrl: s.natsUrl, natsUrlSecret: natsUrlSecretRef(s) })].filter((e): e is k8s.EnvVar => e !== undefined),
       // serve renders the bots as this run does: NATS_URL by secretKeyRef too.
       ...(s.natsUrlSecret ? [{ name: 'NATS_URL_SECRET', value: s.natsUrlSecret }] : []),
       { name: 'MINIO_ENDPOINT', value: s.minioEndpoint },
       { name: 'MINIO_USE_SSL', value: s.minioUseSsl ? 'true' : 'false' },
-      { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.minioAccessKey) },
-      { name: 'MINIO_SECRET_KEY', valueFrom: secretRef(PLATFORM_SECRET_KEYS.minioSecretKey) },
+      { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(keys.minioAccessKey) },
+      { name: 'MINIO_SECRET_KEY', valueFrom: secretRef(keys.minioSecretKey) },
       { name: 'MINIO_SECRET_NAME', value: s.minioSecretName },
       { name: 'MINIO_BUCKET', value: s.minioCodeBucket },
       ...(s.minioStateBucket ? [{ name: 'MINIO_STATE_BUCKET', value: s.minioStateBucket }] : []),
@@ -210,8 +229,10 @@ export class Platform extends Construct {
       },
     });
 
-    // Ingress to the query API from anywhere allowed to reach the namespace's Services, and to
-    // health/metrics from pods of this namespace (Prometheus); nothing else. Egress stays open:
+    // Ingress to the query API only from the0's API pods (configurable: platform.queryClients): a
+    // bot pod runs a user's code, and the query API answers for every bot, so a bot allowed to
+    // call it could query other users' bots. Health/metrics from pods of this namespace
+    // (Prometheus); nothing else. Egress stays open:
     // serve talks to the API server, MongoDB, NATS, MinIO, the Git host and the bots' query ports.
     new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
       metadata: meta(),
@@ -219,7 +240,7 @@ export class Platform extends Construct {
         podSelector: { matchLabels: { ...SELECTOR } },
         policyTypes: ['Ingress'],
         ingress: [
-          { ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_QUERY_PORT), protocol: 'TCP' }] },
+          { from: [peerOf(clients)], ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_QUERY_PORT), protocol: 'TCP' }] },
           { from: [{ podSelector: {} }], ports: [{ port: k8s.IntOrString.fromNumber(PLATFORM_HEALTH_PORT), protocol: 'TCP' }] },
         ],
       },
@@ -227,9 +248,17 @@ export class Platform extends Construct {
   }
 }
 
+/** A NetworkPolicy peer from labels (matchLabels only). */
+export function peerOf(p: { readonly podSelector?: Readonly<Record<string, string>>; readonly namespaceSelector?: Readonly<Record<string, string>> }): k8s.NetworkPolicyPeer {
+  return {
+    podSelector: { matchLabels: { ...p.podSelector } },
+    ...(p.namespaceSelector ? { namespaceSelector: { matchLabels: { ...p.namespaceSelector } } } : {}),
+  };
+}
+
 /** Options of renderPlatform. */
 export interface RenderPlatformOptions {
-  /** fleetsynth image; default `FLEETSYNTH_IMAGE` from the environment, else DEFAULT_FLEETSYNTH_IMAGE. */
+  /** fleetsynth image. @default settings.fleetsynthImage, else DEFAULT_FLEETSYNTH_IMAGE */
   image?: string;
   /** Branch serve pushes to (`GITOPS_BRANCH`), when not serve's default. */
   gitopsBranch?: string;
@@ -243,7 +272,7 @@ export function platformObjects(settings: RenderSettings, opts: RenderPlatformOp
   const chart = new Chart(app, 'platform');
   new Platform(chart, 'Platform', {
     settings,
-    image: opts.image || process.env.FLEETSYNTH_IMAGE || DEFAULT_FLEETSYNTH_IMAGE,
+    image: opts.image || settings.platform?.image || settings.fleetsynthImage || DEFAULT_FLEETSYNTH_IMAGE,
     gitopsBranch: opts.gitopsBranch,
     gitopsPath: opts.gitopsPath,
   });

@@ -3,7 +3,8 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import type { BotSpec } from '../model/bot';
 import type { RenderSettings } from '../settings';
-import { FLEETSYNTH_LABEL, LABELS, MANAGED_BY, botContainer, botLabels, botVolumes, podSecurityContext } from './pod';
+import { queryJobProps } from './from-spec';
+import { BotPodProps, DEFAULT_NAMESPACE, FLEETSYNTH_LABEL, LABELS, MANAGED_BY, botContainer, botLabels, botPodTemplate } from './pod';
 
 /** The realtime `bot` command; `QUERY_PATH` in the env switches the runtime to one-shot query mode. */
 export const QUERY_JOB_COMMAND: readonly string[] = ['/app/runtime', 'execute', '--skip-sync', '--skip-query-server'];
@@ -27,18 +28,14 @@ export function queryJobName(id: string, suffix: string): string {
 }
 
 /** Props of a scheduled-bot query Job. */
-export interface QueryJobProps {
-  /** The validated bot the query runs against (usually a schedule). */
-  readonly spec: BotSpec;
-  /** Namespace, image and platform settings. */
-  readonly settings: RenderSettings;
+export interface QueryJobProps extends BotPodProps {
   /** Query path, with its leading `/` (env `QUERY_PATH`). */
   readonly queryPath: string;
-  /** Query params; passed as compact JSON in `QUERY_PARAMS` only when non-empty. */
+  /** Query params; passed as compact JSON in `QUERY_PARAMS` only when non-empty. @default none */
   readonly params?: Readonly<Record<string, unknown>>;
   /** Object key under the query-results bucket the runtime uploads the result to (`QUERY_RESULT_KEY`). */
   readonly resultKey: string;
-  /** Deadline of the whole Job in seconds (`activeDeadlineSeconds`). */
+  /** Deadline of the whole Job in seconds (`activeDeadlineSeconds`), a positive integer. */
   readonly timeoutSec: number;
   /** Unique suffix of the Job name, e.g. the query's unix nanoseconds. */
   readonly nameSuffix: string;
@@ -54,34 +51,25 @@ export class QueryJob extends Construct {
 
   constructor(scope: Construct, id: string, props: QueryJobProps) {
     super(scope, id);
-    const { spec, settings: s } = props;
     if (!Number.isInteger(props.timeoutSec) || props.timeoutSec < 1) throw new Error(`query timeout must be a positive integer, got ${props.timeoutSec}`);
     const params = props.params && Object.keys(props.params).length > 0 ? JSON.stringify(props.params) : undefined;
-    const podLabels = { ...botLabels(spec, MANAGED_BY.query), [LABELS.query]: 'true' };
+    const podLabels = { ...botLabels(props, MANAGED_BY.query), [LABELS.query]: 'true' };
     this.job = new k8s.KubeJob(this, 'Job', {
       metadata: {
-        name: queryJobName(spec.id, props.nameSuffix),
-        namespace: s.namespace,
+        name: queryJobName(props.botId, props.nameSuffix),
+        namespace: props.namespace ?? DEFAULT_NAMESPACE,
         labels: { ...podLabels, ...FLEETSYNTH_LABEL },
       },
       spec: {
         backoffLimit: 0,
         ttlSecondsAfterFinished: QUERY_JOB_TTL_SECONDS,
         activeDeadlineSeconds: props.timeoutSec,
-        template: {
-          // Not selected by the bot's query Service: that selector pins managed-by the0-bot-controller.
-          metadata: { labels: podLabels },
-          spec: {
-            restartPolicy: 'Never',
-            enableServiceLinks: false,
-            automountServiceAccountToken: false,
-            securityContext: podSecurityContext(),
-            containers: [
-              botContainer(spec, s, { type: 'query', queryPath: props.queryPath, params, resultKey: props.resultKey }, [...QUERY_JOB_COMMAND]),
-            ],
-            volumes: botVolumes(),
-          },
-        },
+        // Not selected by the bot's query Service: that selector pins managed-by the0-bot-controller.
+        template: botPodTemplate(props, {
+          labels: podLabels,
+          restartPolicy: 'Never',
+          containers: [botContainer(props, { type: 'query', queryPath: props.queryPath, params, resultKey: props.resultKey }, [...QUERY_JOB_COMMAND])],
+        }),
       },
     });
   }
@@ -106,15 +94,7 @@ export function renderQueryJob(spec: BotSpec, settings: RenderSettings, req: Que
   const suffix = BigInt(req.nowNanos).toString();
   const app = new App({ outdir: 'unused' });
   const chart = new Chart(app, 'query');
-  new QueryJob(chart, 'Query', {
-    spec,
-    settings,
-    queryPath: req.queryPath,
-    params: req.params,
-    resultKey: req.resultKey,
-    timeoutSec: req.timeoutSec,
-    nameSuffix: suffix,
-  });
+  new QueryJob(chart, 'Query', queryJobProps(spec, settings, { ...req, nameSuffix: suffix }));
   const [job] = chart.toJson();
   return job as Record<string, unknown>;
 }

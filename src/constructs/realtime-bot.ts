@@ -1,19 +1,25 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import type { BotSpec } from '../model/bot';
-import type { RenderSettings } from '../settings';
+import { deploymentName } from '../model/names';
+import type { Resources } from '../model/bot';
+import { BotNetworkPolicy, BotNetworkPolicyProps } from './network-policy';
 import {
-  ANNOTATIONS, FLEETSYNTH_LABEL, LABELS, MANAGED_BY, QUERY_PORT, QUERY_SERVER_RESOURCES, SYNC_RESOURCES,
-  botContainer, botEnv, botLabels, botMounts, botVolumes, containerSecurityContext, minioEnv, platformEnv,
-  podSecurityContext, resourceRequirements,
+  ANNOTATIONS, BotPodProps, DEFAULT_NAMESPACE, FLEETSYNTH_LABEL, LABELS, MANAGED_BY, QUERY_PORT, botContainer, botLabels, botPodTemplate,
+  queryServerContainer, syncContainer,
 } from './pod';
 
 /** Props of a realtime bot. */
-export interface RealtimeBotProps {
-  /** The validated bot. */
-  readonly spec: BotSpec;
-  /** Namespace, image and platform settings. */
-  readonly settings: RenderSettings;
+export interface RealtimeBotProps extends BotPodProps {
+  /** the0-compatible config hash (SPEC §2.3, `the0.app/config-hash`): a change restarts the bot. */
+  readonly configHash: string;
+  /** Name of the Deployment and query Service. @default `bot-<botId>` */
+  readonly name?: string;
+  /** `sync` sidecar requests and limits. @default SPEC §2.6 (64Mi/10m, limits 128Mi/100m) */
+  readonly syncResources?: Resources;
+  /** `query-server` requests and limits. @default SPEC §2.6 (32Mi/10m, limits 128Mi/200m) */
+  readonly queryServerResources?: Resources;
+  /** A NetworkPolicy for the bot's pods (name and selector filled in). @default none */
+  readonly networkPolicy?: Omit<BotNetworkPolicyProps, 'botId' | 'name' | 'namespace' | 'queryIngress'>;
 }
 
 /**
@@ -25,96 +31,51 @@ export class RealtimeBot extends Construct {
   readonly deployment: k8s.KubeDeployment;
   /** The headless query Service, when the bot is query-capable. */
   readonly service?: k8s.KubeService;
+  /** The bot's NetworkPolicy, when asked for. */
+  readonly networkPolicy?: BotNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: RealtimeBotProps) {
     super(scope, id);
-    const { spec, settings: s } = props;
-    const labels = botLabels(spec, MANAGED_BY.realtime);
-    const containers: k8s.Container[] = [
-      botContainer(spec, s, { type: 'realtime' }, ['/app/runtime', 'execute', '--skip-sync', '--skip-query-server']),
-    ];
-    if (spec.queryEntrypoint) {
-      containers.push({
-        name: 'query-server',
-        image: s.runtimeImage,
-        imagePullPolicy: s.imagePullPolicy,
-        command: ['/app/runtime', 'execute', '--query-server-only'],
-        workingDir: '/bot',
-        env: botEnv(spec, s, { type: 'realtime' }),
-        ports: [{ name: 'query', containerPort: QUERY_PORT, protocol: 'TCP' }],
-        readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromNumber(QUERY_PORT) }, periodSeconds: 5 },
-        resources: resourceRequirements(QUERY_SERVER_RESOURCES),
-        securityContext: containerSecurityContext(),
-        volumeMounts: botMounts(),
-      });
-    }
+    const name = props.name ?? deploymentName(props.botId);
+    const namespace = props.namespace ?? DEFAULT_NAMESPACE;
+    const labels = botLabels(props, MANAGED_BY.realtime);
+    const containers: k8s.Container[] = [botContainer(props, { type: 'realtime' }, ['/app/runtime', 'execute', '--skip-sync', '--skip-query-server'])];
+    if (props.queryEntrypoint) containers.push(queryServerContainer(props, props.queryServerResources));
 
     this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
       metadata: {
-        name: spec.objectName,
-        namespace: s.namespace,
+        name,
+        namespace,
         labels: { ...labels, ...FLEETSYNTH_LABEL },
-        annotations: { [ANNOTATIONS.configHash]: spec.configHash },
+        annotations: { [ANNOTATIONS.configHash]: props.configHash },
       },
       spec: {
         replicas: 1,
         strategy: { type: 'Recreate' },
-        selector: { matchLabels: { [LABELS.botId]: spec.id } },
-        template: {
-          metadata: {
-            labels,
-            annotations: { [ANNOTATIONS.configHash]: spec.configHash, [ANNOTATIONS.config]: spec.redactedConfig },
-          },
-          spec: {
-            restartPolicy: 'Always',
-            enableServiceLinks: false,
-            automountServiceAccountToken: false,
-            securityContext: podSecurityContext(),
-            // Native sidecar (Kubernetes >= 1.29): uploads state and logs while the bot runs.
-            initContainers: [
-              {
-                name: 'sync',
-                image: s.runtimeImage,
-                imagePullPolicy: s.imagePullPolicy,
-                restartPolicy: 'Always',
-                command: ['/app/runtime', 'daemon', 'sync'],
-                args: ['--bot-id', spec.id, '--state-path', '/state', '--logs-path', '/var/the0/logs', '--readiness-port', '8079'],
-                env: [...minioEnv(s), ...platformEnv(s, { code: false })],
-                startupProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromNumber(8079) },
-                  initialDelaySeconds: 0,
-                  periodSeconds: 1,
-                  failureThreshold: 30,
-                },
-                resources: resourceRequirements(SYNC_RESOURCES),
-                securityContext: containerSecurityContext(),
-                volumeMounts: [
-                  { name: 'bot-state', mountPath: '/state' },
-                  { name: 'the0', mountPath: '/var/the0' },
-                ],
-              },
-            ],
-            containers,
-            volumes: botVolumes(),
-          },
-        },
+        selector: { matchLabels: { [LABELS.botId]: props.botId } },
+        template: botPodTemplate(props, {
+          labels,
+          annotations: { [ANNOTATIONS.configHash]: props.configHash, [ANNOTATIONS.config]: props.redactedConfig ?? '{}' },
+          restartPolicy: 'Always',
+          initContainers: [syncContainer(props, props.syncResources)],
+          containers,
+        }),
       },
     });
 
-    if (spec.queryEntrypoint) {
+    if (props.queryEntrypoint) {
       this.service = new k8s.KubeService(this, 'Service', {
-        metadata: {
-          name: spec.objectName,
-          namespace: s.namespace,
-          labels: { [LABELS.botId]: spec.id, ...FLEETSYNTH_LABEL },
-        },
+        metadata: { name, namespace, labels: { [LABELS.botId]: props.botId, ...FLEETSYNTH_LABEL } },
         spec: {
           clusterIp: 'None',
           // Pins managed-by so query Job pods, which share the bot-id label, are never selected.
-          selector: { [LABELS.botId]: spec.id, [LABELS.managedBy]: MANAGED_BY.realtime },
+          selector: { [LABELS.botId]: props.botId, [LABELS.managedBy]: MANAGED_BY.realtime },
           ports: [{ name: 'query', port: QUERY_PORT, targetPort: k8s.IntOrString.fromNumber(QUERY_PORT), protocol: 'TCP' }],
         },
       });
+    }
+    if (props.networkPolicy) {
+      this.networkPolicy = new BotNetworkPolicy(this, 'NetworkPolicy', { ...props.networkPolicy, botId: props.botId, name, namespace, queryIngress: !!props.queryEntrypoint });
     }
   }
 }

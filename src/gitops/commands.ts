@@ -1,63 +1,42 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
-import { checkSettings } from '../settings';
-import { SourceError } from '../source/file';
-import { EmptySourceError } from '../synth/synth';
-import { OutputTreeError } from '../synth/writer';
-import { DiffBase, DiffBaseError, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
-import { PublishRefusedError, publish } from './publish';
-import { GitError, PushRejectedError, WorkspaceBusyError, WorkspaceError } from './workspace';
+import { ExitCode, assertNoProblems } from '../errors';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
+import { DiffBase, DiffFormat, diffRender, formatDiff, hasChanges } from './diff';
+import { publish } from './publish';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
 
-/** Failures a user can act on: shown as one message, exit status 1. Anything else is a bug and propagates. */
-const KNOWN = [DiffBaseError, GitError, PublishRefusedError, PushRejectedError, WorkspaceBusyError, WorkspaceError, SourceError, EmptySourceError, OutputTreeError];
-
-function guarded(io: Io, setExit: (code: number) => void, fn: (o: Record<string, unknown>) => Promise<void>) {
-  return async (o: Record<string, unknown>) => {
-    try {
-      await fn(o);
-    } catch (e) {
-      if (!KNOWN.some((k) => e instanceof k)) throw e;
-      io.err(`fleetsynth: ${(e as Error).message}`);
-      setExit(1);
-    }
-  };
-}
-
 const emit = (io: Io, text: string) => io.out(text.replace(/\n$/, ''));
 
-/** Adds `diff` and `publish` to the fleetsynth program. */
-export function registerGitopsCommands(program: Command, io: Io, setExit: (code: number) => void): void {
+/** Adds `diff` and `publish` to the fleetsynth program; `env` holds the env vars they read. */
+export function registerGitopsCommands(program: Command, io: Io, setExit: (code: number) => void, env: NodeJS.ProcessEnv): void {
   addRenderOptions(
     program
       .command('diff')
-      .description('compare what synth renders now with a base (a git ref of this repository, or a directory); exit 0 no change, 2 changes, 1 error')
+      .description('compare what synth renders now with a base (a git ref of this repository, or a directory); exit 0 no change, 2 changes, 1 failure, 3 bad configuration')
       .option('--base <ref|dir>', 'git ref of the repository in the current directory, or a directory holding an output root', 'HEAD')
       .addOption(new Option('--format <format>', 'report format').choices(['text', 'markdown', 'json']).default('text'))
       .option('--out <dir>', 'output root whose committed copy at --base is compared (ignored when --base is a directory)', 'dist')
       .option('--allow-empty', 'accept a source with no documents (everything shows as removed)'),
-  ).action(
-    guarded(io, setExit, async (o) => {
-      const settings = settingsFrom(o);
-      const problems = checkSettings(settings);
-      if (problems.length > 0) throw new SourceError(`invalid settings: ${problems.join('; ')}`);
-      const baseArg = String(o.base);
-      const base: DiffBase = isDirectory(baseArg) ? { dir: baseArg } : { repo: process.cwd(), ref: baseArg, path: String(o.out) };
-      const source = sourceFrom(o);
-      try {
-        const docs = await source.read();
-        const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
-        emit(io, formatDiff(diff, o.format as DiffFormat));
-        for (const w of synth.warnings) io.err(`warning: ${w}`);
-        for (const e of synth.errors) io.err(`error: ${e}`);
-        setExit(synth.errors.length > 0 ? 1 : hasChanges(diff) ? 2 : 0);
-      } finally {
-        await source.close();
-      }
-    }),
-  );
+  ).action(async (o: Record<string, unknown>) => {
+    const all = await resolveSettings(o, env);
+    const settings = all.render;
+    assertNoProblems(checkSettings(settings));
+    const baseArg = String(o.base);
+    const base: DiffBase = isDirectory(baseArg) ? { dir: baseArg } : { repo: process.cwd(), ref: baseArg, path: String(o.out) };
+    const source = openSettingsSource(all.source);
+    try {
+      const docs = await source.read();
+      const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
+      emit(io, formatDiff(diff, o.format as DiffFormat));
+      for (const w of synth.warnings) io.err(`warning: ${w}`);
+      for (const e of synth.errors) io.err(`error: ${e}`);
+      setExit(synth.errors.length > 0 ? ExitCode.FAILED : hasChanges(diff) ? ExitCode.CHANGES : ExitCode.OK);
+    } finally {
+      await source.close();
+    }
+  });
 
   addRenderOptions(
     program
@@ -72,43 +51,42 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--allow-empty', 'accept a source with no documents')
       .option('--argocd-webhook <url>', 'Argo CD webhook URL to notify after a push (env ARGOCD_WEBHOOK_URL; secret from env ARGOCD_WEBHOOK_SECRET)')
       .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)'),
-  ).action(
-    guarded(io, setExit, async (o) => {
-      const source = sourceFrom(o);
-      try {
-        const r = await publish({
-          source,
-          settings: settingsFrom(o),
-          repo: String(o.repo),
-          branch: String(o.branch),
-          path: String(o.path),
-          message: o.message as string | undefined,
-          dryRun: o.dryRun === true,
-          allowMassDelete: o.allowMassDelete === true,
-          allowEmpty: o.allowEmpty === true,
-          argocdWebhook: (o.argocdWebhook as string | undefined) ?? (process.env.ARGOCD_WEBHOOK_URL || undefined),
-          argocdWebhookSecret: process.env.ARGOCD_WEBHOOK_SECRET || undefined,
-          workDir: o.workDir as string | undefined,
-        });
-        emit(io, formatDiff(r.diff, 'text'));
-        if (r.dryRun) {
-          if (r.refusal) io.err(`fleetsynth: a real publish would be refused: ${r.refusal.message}`);
-          else if (r.message) emit(io, `dry run: would commit and push:\n${r.message.replace(/^/gm, '    ')}`);
-          else io.out('dry run: nothing to publish');
-        } else if (r.outcome?.pushed) {
-          io.out(`fleetsynth: pushed ${r.outcome.commit} to ${r.diff.base}${r.outcome.attempts > 1 ? ` (after ${r.outcome.attempts - 1} rejected push(es))` : ''}`);
-        } else {
-          io.out('fleetsynth: nothing to publish, the repository is up to date');
-        }
-        for (const w of r.warnings) io.err(`warning: ${w}`);
-        for (const e of r.errors) io.err(`error: ${e}`);
-        if (r.errors.length > 0) io.err(`fleetsynth: ${r.errors.length} problem(s); the other bots were published and failed bots kept their previous files`);
-        setExit(r.exitCode);
-      } finally {
-        await source.close();
+  ).action(async (o: Record<string, unknown>) => {
+    const settings = await resolveSettings(o, env);
+    const source = openSettingsSource(settings.source);
+    try {
+      const r = await publish({
+        source,
+        settings: settings.render,
+        repo: String(o.repo),
+        branch: String(o.branch),
+        path: String(o.path),
+        message: o.message as string | undefined,
+        dryRun: o.dryRun === true,
+        allowMassDelete: o.allowMassDelete === true,
+        allowEmpty: o.allowEmpty === true,
+        argocdWebhook: (o.argocdWebhook as string | undefined) ?? (env.ARGOCD_WEBHOOK_URL || undefined),
+        argocdWebhookSecret: env.ARGOCD_WEBHOOK_SECRET || undefined,
+        workDir: o.workDir as string | undefined,
+      });
+      emit(io, formatDiff(r.diff, 'text'));
+      if (r.dryRun) {
+        if (r.refusal) io.err(`fleetsynth: a real publish would be refused: ${r.refusal.message}`);
+        else if (r.message) emit(io, `dry run: would commit and push:\n${r.message.replace(/^/gm, '    ')}`);
+        else io.out('dry run: nothing to publish');
+      } else if (r.outcome?.pushed) {
+        io.out(`fleetsynth: pushed ${r.outcome.commit} to ${r.diff.base}${r.outcome.attempts > 1 ? ` (after ${r.outcome.attempts - 1} rejected push(es))` : ''}`);
+      } else {
+        io.out('fleetsynth: nothing to publish, the repository is up to date');
       }
-    }),
-  );
+      for (const w of r.warnings) io.err(`warning: ${w}`);
+      for (const e of r.errors) io.err(`error: ${e}`);
+      if (r.errors.length > 0) io.err(`fleetsynth: ${r.errors.length} problem(s); the other bots were published and failed bots kept their previous files`);
+      setExit(r.exitCode);
+    } finally {
+      await source.close();
+    }
+  });
 }
 
 function isDirectory(p: string): boolean {

@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { FleetsynthError, assertNoProblems } from '../errors';
 import type { FleetDocuments } from '../model/document';
 import { Fleet, buildFleet, mayRemove } from '../model/fleet';
-import { modelOptions } from '../model/bot';
+import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
-import { SourceError } from '../source/file';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
@@ -81,17 +81,22 @@ export interface PublishResult {
 export type RefusalReason = 'source-failed' | 'empty-source' | 'mass-delete';
 
 /** A publish that was refused before anything reached the remote. */
-export class PublishRefusedError extends Error {
+export class PublishRefusedError extends FleetsynthError {
   constructor(
     readonly reason: RefusalReason,
     message: string,
     /** Files (under the output root) that would have been removed. */
     readonly wouldRemove: readonly string[] = [],
   ) {
-    super(message);
-    this.name = 'PublishRefusedError';
+    super(message, { hint: REFUSAL_HINT[reason] });
   }
 }
+
+const REFUSAL_HINT: Record<RefusalReason, string> = {
+  'source-failed': 'fix the source and publish again; the remote is unchanged',
+  'empty-source': 'check the source; use --allow-empty if the fleet really is empty',
+  'mass-delete': 'check the source; use --allow-mass-delete if these bots really are gone',
+};
 
 const MAX_LISTED_REMOVALS = 50;
 const MAX_LISTED_IDS = 100;
@@ -114,7 +119,7 @@ export function defaultWorkDir(repo: string, branch: string): string {
  */
 export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const problems = checkSettings(opts.settings);
-  if (problems.length > 0) throw new SourceError(`invalid settings: ${problems.join('; ')}`);
+  assertNoProblems(problems);
   const branch = opts.branch ?? 'main';
   const repoPath = opts.path ?? 'dist';
   let docs: FleetDocuments;

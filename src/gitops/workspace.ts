@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ConfigError, FleetsynthError } from '../errors';
 
 /** Where and how to publish. */
 export interface WorkspaceOptions {
@@ -30,42 +31,38 @@ export interface PublishOutcome {
 }
 
 /** A git command failed; the message names it, with credentials in URLs redacted. */
-export class GitError extends Error {
+export class GitError extends FleetsynthError {
   constructor(
     /** Arguments of the failed command, redacted. */
     readonly args: readonly string[],
-    /** Exit code, or null when git could not be started or was killed. */
-    readonly exitCode: number | null,
+    /** Git's exit status, or null when git could not be started or was killed. */
+    readonly gitStatus: number | null,
     /** Standard error, redacted. */
     readonly stderr: string,
   ) {
     const detail = stderr.trim().split('\n').filter((l) => !l.startsWith('hint:')).slice(0, 6).join('\n');
-    super(`git ${args.join(' ')} failed (${exitCode === null ? 'did not run to completion' : `exit ${exitCode}`})${detail ? `: ${detail}` : ''}`);
-    this.name = 'GitError';
+    super(`git ${args.join(' ')} failed (${gitStatus === null ? 'did not run to completion' : `exit ${gitStatus}`})${detail ? `: ${detail}` : ''}`);
   }
 }
 
 /** Every push was rejected because others kept moving the branch. */
-export class PushRejectedError extends Error {
+export class PushRejectedError extends FleetsynthError {
   constructor(readonly branch: string, readonly attempts: number) {
-    super(`push to ${branch} was rejected ${attempts} times (others keep pushing to it); nothing was published, try again`);
-    this.name = 'PushRejectedError';
+    super(`push to ${branch} was rejected ${attempts} times (others keep pushing to it); nothing was published`, { hint: 'try again' });
   }
 }
 
 /** Another process is using the working copy. */
-export class WorkspaceBusyError extends Error {
+export class WorkspaceBusyError extends FleetsynthError {
   constructor(readonly workDir: string, readonly pid: number) {
-    super(`working copy ${workDir} is in use by process ${pid}; use another --work-dir or wait for it to finish`);
-    this.name = 'WorkspaceBusyError';
+    super(`working copy ${workDir} is in use by process ${pid}`, { hint: 'use another --work-dir or wait for it to finish' });
   }
 }
 
 /** The working copy path is not one fleetsynth may reset. */
-export class WorkspaceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WorkspaceError';
+export class WorkspaceError extends FleetsynthError {
+  constructor(message: string, opts: { readonly hint?: string } = {}) {
+    super(message, opts);
   }
 }
 
@@ -133,11 +130,11 @@ export class GitWorkspace {
 
   constructor(opts: WorkspaceOptions) {
     if (!opts.branch || opts.branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(opts.branch)) {
-      throw new WorkspaceError(`invalid branch name "${opts.branch}"`);
+      throw new ConfigError([`--branch: invalid branch name "${opts.branch}"`]);
     }
     const rel = path.posix.normalize((opts.path || '.').replace(/\\/g, '/')).replace(/\/+$/, '') || '.';
     if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) {
-      throw new WorkspaceError(`path "${opts.path}" must be a directory inside the repository`);
+      throw new ConfigError([`--path: "${opts.path}" must be a directory inside the repository`]);
     }
     // Not git's own directory (hooks, config: code that runs), in any case spelling.
     if (rel.split('/').some((seg) => seg.toLowerCase() === '.git')) {

@@ -1,4 +1,5 @@
 import type { ZodIssue } from 'zod';
+import type { BotFacts, BotPlatform } from '../config/resolve';
 import { convertSchedule } from './cron';
 import { botDocument, Collection, Runtime } from './document';
 import { DocumentError } from './errors';
@@ -6,7 +7,7 @@ import { configHash, sortedJson } from './gojson';
 import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, objectNameOf, sanitizeLabel } from './names';
 import { parseQuantity } from './quantity';
 import { printable } from './printable';
-import { SecretValue, secretKeyMatcher, splitSecrets } from './secrets';
+import { SecretValue, splitSecrets } from './secrets';
 
 /** Largest `BOT_CONFIG` JSON a container env var can carry through exec (SPEC §1.4). */
 export const MAX_CONFIG_JSON_BYTES = 128 * 1024;
@@ -67,6 +68,8 @@ export interface BotSpec {
   readonly warnings: readonly string[];
   /** Hash of the source document, when the output cache asked for it (never rendered). */
   readonly sourceHash?: string;
+  /** What the platform config gives this bot (pod options, image, sidecar resources); absent without one. */
+  readonly platform?: BotPlatform;
 }
 
 /** Options of the model step. */
@@ -75,11 +78,8 @@ export interface ModelOptions {
   readonly isSecretKey: (key: string) => boolean;
   /** Key of the keyed config hash (HMAC); undefined gives the0's plain hash. */
   readonly configHashKey?: string;
-}
-
-/** The model options a set of render settings asks for. */
-export function modelOptions(s: { readonly secretKeys: readonly string[]; readonly configHashKey?: string }): ModelOptions {
-  return { isSecretKey: secretKeyMatcher(s.secretKeys), configHashKey: s.configHashKey };
+  /** The platform config's resolution for one bot (its `bot` resources are the defaults the bot's own overrides replace). */
+  readonly platform?: (bot: BotFacts) => BotPlatform;
 }
 
 /** Validates one document and turns it into a BotSpec, or into the errors that stop it. */
@@ -133,7 +133,8 @@ export function toBotSpec(
     warnings.push(`config.enabled is ${JSON.stringify(enabledFlag)}, not a boolean: treated as enabled (only false disables)`);
   }
 
-  const resources = botResources(config, warnings, (field, message) => errors.push(fail(field, message)));
+  const platform = opts.platform?.({ kind, id: doc.id, runtime: doc.custom.config.runtime, config });
+  const resources = botResources(config, platform?.botResources ?? BOT_RESOURCES, warnings, (field, message) => errors.push(fail(field, message)));
   if (errors.length > 0 || !entry) return { errors };
 
   const split = splitSecrets(config, opts.isSecretKey);
@@ -162,6 +163,7 @@ export function toBotSpec(
       resources,
       schedule,
       warnings,
+      ...(platform ? { platform } : {}),
     },
   };
 }
@@ -181,12 +183,13 @@ const OVERRIDES = [
 
 function botResources(
   config: Record<string, unknown> | null,
+  defaults: Resources,
   warnings: string[],
   error: (field: string, message: string) => void,
 ): Resources {
   const r = {
-    requests: { ...BOT_RESOURCES.requests },
-    limits: { ...BOT_RESOURCES.limits },
+    requests: { ...defaults.requests },
+    limits: { ...defaults.limits },
   };
   for (const [key, group, res] of OVERRIDES) {
     const v = config?.[key];

@@ -1,12 +1,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { addRenderOptions, settingsFrom, sourceFrom } from '../cli';
-import { checkSettings } from '../settings';
+import { ConfigError, ExitCode } from '../errors';
+import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
 import { DEFAULT_MAX_QUERY_JOBS } from './query/server';
 import { createLogger } from './logger';
+import { MinioSettings, minioSettingsFromEnv } from './query/minio';
 import { DEFAULT_COALESCE_MS, DEFAULT_RECONCILE_MS, parseInterval } from './resync';
 import { ServeSource, startServe } from './serve';
 
@@ -39,8 +40,7 @@ const countArg = (v: string) => {
 };
 
 /** Adds `fleetsynth serve`: the live service (events → Git, Secrets, query API, health). */
-export function registerServeCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void): Command {
-  const env = process.env;
+export function registerServeCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void, env: NodeJS.ProcessEnv): Command {
   return addRenderOptions(
     program
       .command('serve')
@@ -60,7 +60,8 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       .option('--allow-mass-delete', 'let a full reconcile remove more than max(10, 20 %) of the bot files')
       .option('--kubeconfig <file>', 'kubeconfig for per-bot Secrets and query Jobs (default: in-cluster, KUBECONFIG, ~/.kube/config)'),
   ).action(async (o) => {
-    const settings = settingsFrom(o);
+    const resolved = await resolveSettings(o, env);
+    const settings = resolved.render;
     const problems = checkSettings(settings);
     const repo = (o.repo as string | undefined) ?? env.GITOPS_REPO;
     if (!repo) problems.push('--repo (or GITOPS_REPO) is required: the GitOps repository to publish to');
@@ -77,15 +78,17 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
     const reconcileMs = fromEnv(o.reconcileInterval as number | undefined, 'RECONCILE_INTERVAL', parseInterval);
     const maxQueryJobs = fromEnv(o.maxQueryJobs as number | undefined, 'MAX_QUERY_JOBS', countArg) ?? DEFAULT_MAX_QUERY_JOBS;
     const eventsFrom = fromEnv(o.eventsFrom as 'new' | 'all' | undefined, 'NATS_EVENTS_FROM', eventsFromArg);
-    if (problems.length > 0) {
-      for (const p of problems) io.err(`fleetsynth serve: ${p}`);
-      setExit(2);
-      return;
+    let minio: MinioSettings | null = null;
+    try {
+      minio = minioSettingsFromEnv(env);
+    } catch (e) {
+      problems.push((e as Error).message);
     }
+    if (problems.length > 0) throw new ConfigError(problems, { hint: 'run `fleetsynth serve --help` for the flags and the env vars they read' });
 
-    const src = sourceFrom(o);
+    const src = openSettingsSource(resolved.source);
     const source: ServeSource = src instanceof MongoSource ? { mongo: src } : { file: src.describe(), readOnly: src.describe() === EXAMPLE_FLEET };
-    const logger = createLogger();
+    const logger = createLogger({ level: env.LOG_LEVEL });
     if ('file' in source && source.readOnly) logger.warn({ file: source.file }, 'serving the embedded example fleet read-only: events are not written anywhere (use --source or MONGO_URI)');
     const handle = await startServe({
       source,
@@ -104,6 +107,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       eventsFrom,
       reconcileMs: reconcileMs ?? DEFAULT_RECONCILE_MS,
       kubeconfig: o.kubeconfig,
+      minio,
       allowMassDelete: o.allowMassDelete === true,
       logger,
     });
@@ -119,6 +123,6 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       process.on('SIGINT', onSignal);
     });
     await handle.stop();
-    setExit(0);
+    setExit(ExitCode.OK);
   });
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchV1Api, CoreV1Api, HttpError, KubeConfig } from '@kubernetes/client-node';
+import { FleetsynthError } from '../errors';
 
 /** Field manager of every server-side apply fleetsynth sends. */
 export const FIELD_MANAGER = 'fleetsynth';
@@ -59,14 +60,13 @@ export interface LoadKubeOptions {
 }
 
 /** An API request that failed: status and reason only, never the request body. */
-export class KubeError extends Error {
+export class KubeError extends FleetsynthError {
   constructor(
     message: string,
     /** HTTP status, when the API server answered. */
     readonly statusCode?: number,
   ) {
     super(message);
-    this.name = 'KubeError';
   }
 }
 

@@ -28,7 +28,7 @@ export const REDACT_PATHS = [
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
-  /** Minimum level (`LOG_LEVEL`, default `info`). */
+  /** Minimum level (the CLI passes `LOG_LEVEL`). @default 'info' */
   readonly level?: string;
   /** Where JSON lines go (default stdout); tests pass a stream to inspect them. */
   readonly destination?: pino.DestinationStream;
@@ -38,7 +38,7 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}): pino.Logger {
   const options: pino.LoggerOptions = {
     name: 'fleetsynth',
-    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    level: opts.level || 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { service: 'fleetsynth' },
     timestamp: pino.stdTimeFunctions.isoTime,

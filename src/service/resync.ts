@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import { massDeleteLimit } from '../gitops/publish';
-import { BotSpec, ModelOptions, modelOptions } from '../model/bot';
+import { BotSpec, ModelOptions } from '../model/bot';
+import { modelOptions } from '../config/model-options';
 import type { FleetDocuments } from '../model/document';
 import { Fleet, buildFleet, mayRemove } from '../model/fleet';
 import type { RenderSettings } from '../settings';

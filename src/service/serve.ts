@@ -11,7 +11,7 @@ import { KubeAccess, loadKube } from './kube';
 import { createLogger } from './logger';
 import { EventOutcome, ServeMetrics } from './metrics';
 import { BotLookup, lookupFromFile, lookupFromMongo } from './query/lookup';
-import { MinioSettings, minioSettingsFromEnv } from './query/minio';
+import { MinioSettings } from './query/minio';
 import { QueryServer, startQueryServer } from './query/server';
 import { ResyncQueue } from './resync';
 import { SecretsSync } from './secrets-sync';
@@ -73,7 +73,7 @@ export interface ServeOptions {
   readonly kube?: KubeAccess | null;
   /** Kubeconfig file (`--kubeconfig`). */
   readonly kubeconfig?: string;
-  /** Query results storage; undefined = from env (MINIO_*). */
+  /** Query results storage (the CLI reads it from MINIO_* with minioSettingsFromEnv); absent or null = scheduled-bot queries answer 500. */
   readonly minio?: MinioSettings | null;
   /** Realtime bot query URL (tests). */
   readonly realtimeBaseUrl?: (id: string) => string;
@@ -179,7 +179,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         lookup,
         settings: opts.settings,
         kube,
-        minio: opts.minio !== undefined ? opts.minio : minioSettingsFromEnv(process.env),
+        minio: opts.minio ?? null,
         realtimeBaseUrl: opts.realtimeBaseUrl,
         logger: logger.child({ part: 'query' }),
         observe: metrics.observeQuery,

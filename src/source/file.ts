@@ -1,15 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as jsyaml from 'js-yaml';
+import { FleetsynthError } from '../errors';
 import type { FleetDocuments } from '../model/document';
 import { measure } from '../model/limits';
 import { printable } from '../model/printable';
 
 /** Raised when a source cannot be read or is not a fleet; nothing is changed then. */
-export class SourceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourceError';
+export class SourceError extends FleetsynthError {
+  constructor(message: string, opts: { readonly hint?: string } = {}) {
+    super(message, { hint: opts.hint ?? 'check the source: --source, else FLEET_SOURCE, else MONGO_URI' });
   }
 }
 

@@ -19,8 +19,8 @@ export interface Source {
   close(): Promise<void>;
 }
 
-/** Picks the source: `--source` (a mongodb:// URI or a file), else MONGO_URI, else the example fleet. */
-export function openSource(ref: string | undefined, env: NodeJS.ProcessEnv = process.env, names: MongoNames = DEFAULT_MONGO_NAMES): Source {
+/** Picks the source: `ref` (a mongodb:// URI or a file), else `env` FLEET_SOURCE, else MONGO_URI, else the example fleet. The CLI passes process.env. */
+export function openSource(ref: string | undefined, env: Readonly<Record<string, string | undefined>> = {}, names: MongoNames = DEFAULT_MONGO_NAMES): Source {
   const chosen = [ref, env.FLEET_SOURCE, env.MONGO_URI].find((v) => v !== undefined && v !== '') ?? EXAMPLE_FLEET;
   if (/^mongodb(\+srv)?:\/\//.test(chosen)) return new MongoSource(chosen, names);
   const file = path.resolve(chosen);
@@ -28,7 +28,7 @@ export function openSource(ref: string | undefined, env: NodeJS.ProcessEnv = pro
 }
 
 /** Mongo names from env (`BOTS_DB`, `BOTS_COLLECTION`, `SCHEDULES_DB`, `SCHEDULES_COLLECTION`). */
-export function mongoNamesFromEnv(env: NodeJS.ProcessEnv = process.env): MongoNames {
+export function mongoNamesFromEnv(env: Readonly<Record<string, string | undefined>>): MongoNames {
   return {
     botsDb: env.BOTS_DB || DEFAULT_MONGO_NAMES.botsDb,
     botsCollection: env.BOTS_COLLECTION || DEFAULT_MONGO_NAMES.botsCollection,

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { RenderSettings } from '../settings';
-import { OutputCache } from './cache';
+import { CacheOptions, OutputCache } from './cache';
 import { BotRenderer } from './render';
 import { botFilePath } from './shard';
 import { FileStamp, WriteStatus, writeStamped } from './writer';
@@ -26,6 +26,8 @@ export interface BatchTask {
   readonly collect: boolean;
   /** Use the output cache (see cache.ts); default: when writing a batch of CACHE_MIN_BATCH or more. */
   readonly cache?: boolean;
+  /** Where the output cache lives, or that there is none. @default see CacheOptions */
+  readonly cacheOptions?: CacheOptions;
   /** Return the stamp of every file written or verified (for the caller's cache). */
   readonly stamps?: boolean;
 }
@@ -50,7 +52,8 @@ export interface BatchItem {
 
 /** Whether a task (or `count` bots with its options) should go through the output cache. */
 export function wantsCache(task: BatchTask, count = task.specs.length): boolean {
-  return task.write && !!task.outDir && (task.cache ?? count >= CACHE_MIN_BATCH);
+  // The cache keys on the settings' JSON, which cannot tell one customization hook from another.
+  return task.write && !!task.outDir && !task.cacheOptions?.off && !task.settings.customize && (task.cache ?? count >= CACHE_MIN_BATCH);
 }
 
 /**
@@ -58,7 +61,7 @@ export function wantsCache(task: BatchTask, count = task.specs.length): boolean 
  * caller's `shared` one, which the caller saves, or one opened and saved here).
  */
 export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings), shared?: OutputCache): BatchItem[] {
-  const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.settings) : undefined);
+  const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.settings, task.cacheOptions) : undefined);
   if (!cache) return renderBatch(task, renderer);
   const { items, misses, keys, paths } = lookupCached(task, cache);
   const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);

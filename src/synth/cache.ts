@@ -26,11 +26,30 @@ import { FileStamp, settled } from './writer';
  * moment the cache is saved is "racy" (a later write in the same clock tick would keep the
  * mtime) and is not kept: the next run renders and compares that file.
  *
- * The cache never lives in the output tree (a GitOps repo): it goes to `$FLEETSYNTH_CACHE_DIR`,
- * else `node_modules/.cache/fleetsynth/` beside fleetsynth's installation, else
- * `$XDG_CACHE_HOME/fleetsynth` (`~/.cache/fleetsynth`), one file per absolute output directory.
- * `FLEETSYNTH_CACHE=off` disables it.
+ * The cache never lives in the output tree (a GitOps repo): it goes to `CacheOptions.dir`
+ * (`$FLEETSYNTH_CACHE_DIR` in the CLI), else `node_modules/.cache/fleetsynth/` beside fleetsynth's
+ * installation, else `<userCacheHome>/fleetsynth` (`$XDG_CACHE_HOME`, `~/.cache`), one file per
+ * absolute output directory. `CacheOptions.off` (`FLEETSYNTH_CACHE=off`) disables it.
  */
+
+/** Where the output cache lives, or that there is none. Plain data: it travels to worker threads. */
+export interface CacheOptions {
+  /** No output cache and no remembered shard listings: every run reads and renders everything. @default false */
+  readonly off?: boolean;
+  /** Directory of the cache files. @default `node_modules/.cache/fleetsynth` beside fleetsynth's installation, else `<userCacheHome>/fleetsynth` */
+  readonly dir?: string;
+  /** The user's cache directory, used when fleetsynth is not installed under a node_modules. @default `~/.cache` */
+  readonly userCacheHome?: string;
+}
+
+/** The CLI's cache options: `FLEETSYNTH_CACHE=off`, `FLEETSYNTH_CACHE_DIR`, `XDG_CACHE_HOME` of the given env. */
+export function cacheOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): CacheOptions {
+  return {
+    ...(env.FLEETSYNTH_CACHE === 'off' ? { off: true } : {}),
+    ...(env.FLEETSYNTH_CACHE_DIR ? { dir: env.FLEETSYNTH_CACHE_DIR } : {}),
+    ...(env.XDG_CACHE_HOME ? { userCacheHome: env.XDG_CACHE_HOME } : {}),
+  };
+}
 
 const FORMAT = 3;
 /** Entries not seen for this many saved runs are dropped (bots that left the fleet). */
@@ -71,9 +90,9 @@ export class OutputCache {
   }
 
   /** The cache of an output directory, or undefined when caching is off or impossible. */
-  static open(outDir: string, settings: RenderSettings): OutputCache | undefined {
-    if (process.env.FLEETSYNTH_CACHE === 'off') return undefined;
-    const dir = cacheDir();
+  static open(outDir: string, settings: RenderSettings, opts: CacheOptions = {}): OutputCache | undefined {
+    if (opts.off) return undefined;
+    const dir = cacheDir(opts);
     if (dir === undefined) return undefined;
     let abs = path.resolve(outDir);
     try {
@@ -213,31 +232,34 @@ function sha256(s: string): string {
   return hashHex(s);
 }
 
-let cachedDir: string | null | undefined;
+/** Cache directories found, by the options that chose them (null: none writable). */
+const cachedDirs = new Map<string, string | null>();
 
 /** The cache directory (created), or undefined when none is writable. */
-function cacheDir(): string | undefined {
-  if (cachedDir !== undefined) return cachedDir ?? undefined;
+function cacheDir(opts: CacheOptions): string | undefined {
+  const memoKey = `${opts.dir ?? ''}\0${opts.userCacheHome ?? ''}`;
+  const known = cachedDirs.get(memoKey);
+  if (known !== undefined) return known ?? undefined;
   const candidates: string[] = [];
-  if (process.env.FLEETSYNTH_CACHE_DIR) candidates.push(process.env.FLEETSYNTH_CACHE_DIR);
+  if (opts.dir) candidates.push(opts.dir);
   const root = packageRoot();
   if (root !== undefined) {
     // Installed as a dependency: <project>/node_modules/fleetsynth → <project>/node_modules/.cache.
     if (path.basename(path.dirname(root)) === 'node_modules') candidates.push(path.join(path.dirname(root), '.cache', 'fleetsynth'));
     else if (fs.existsSync(path.join(root, 'node_modules'))) candidates.push(path.join(root, 'node_modules', '.cache', 'fleetsynth'));
   }
-  candidates.push(path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'fleetsynth'));
+  candidates.push(path.join(opts.userCacheHome || path.join(os.homedir(), '.cache'), 'fleetsynth'));
   for (const dir of candidates) {
     try {
       fs.mkdirSync(dir, { recursive: true });
       fs.accessSync(dir, fs.constants.W_OK);
-      cachedDir = dir;
+      cachedDirs.set(memoKey, dir);
       return dir;
     } catch {
       // Try the next one.
     }
   }
-  cachedDir = null;
+  cachedDirs.set(memoKey, null);
   return undefined;
 }
 

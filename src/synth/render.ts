@@ -34,6 +34,8 @@ function cdk8sParts() {
     cdk8s: require('cdk8s') as typeof import('cdk8s'),
     RealtimeBot: (require('../constructs/realtime-bot') as typeof import('../constructs/realtime-bot')).RealtimeBot,
     ScheduledBot: (require('../constructs/scheduled-bot') as typeof import('../constructs/scheduled-bot')).ScheduledBot,
+    props: require('../constructs/from-spec') as typeof import('../constructs/from-spec'),
+    applyCustomizer: (require('../constructs/customize') as typeof import('../constructs/customize')).applyCustomizer,
   });
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
@@ -42,14 +44,21 @@ let loaded:
       cdk8s: typeof import('cdk8s');
       RealtimeBot: typeof import('../constructs/realtime-bot').RealtimeBot;
       ScheduledBot: typeof import('../constructs/scheduled-bot').ScheduledBot;
+      props: typeof import('../constructs/from-spec');
+      applyCustomizer: typeof import('../constructs/customize').applyCustomizer;
     }
   | undefined;
 
-/** Adds the construct of one bot to a chart. */
+/**
+ * Adds the construct of one bot to a chart, then runs `settings.customize` on it (the chart is the
+ * hook's scope: objects it adds go into the bot's file). A hook that changes a protected field
+ * throws a ProtectedFieldError, which fails that bot only.
+ */
 export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): void {
-  const { RealtimeBot, ScheduledBot } = cdk8sParts();
-  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', { spec, settings });
-  else new ScheduledBot(chart, 'Bot', { spec, settings });
+  const { RealtimeBot, ScheduledBot, props, applyCustomizer } = cdk8sParts();
+  if (spec.kind === 'realtime') new RealtimeBot(chart, 'Bot', props.realtimeBotProps(spec, settings));
+  else new ScheduledBot(chart, 'Bot', props.scheduledBotProps(spec, settings));
+  if (settings.customize) applyCustomizer(settings.customize, spec, chart);
 }
 
 /**
@@ -62,7 +71,11 @@ export function addBot(chart: Chart, spec: BotSpec, settings: RenderSettings): v
 export class BotRenderer {
   private app?: App;
   private seq = 0;
-  /** Per-shape templates of this renderer's output (see template.ts); null renders every bot directly. */
+  /**
+   * Per-shape templates of this renderer's output (see template.ts); null renders every bot
+   * directly. A customization hook is arbitrary code the shape check cannot prove pure (it may
+   * branch on any value), so with one every bot is rendered directly.
+   */
   readonly templates: TemplateCache | null;
 
   constructor(
@@ -71,7 +84,7 @@ export class BotRenderer {
     opts: { templates?: boolean; validate?: boolean } = {},
   ) {
     this.validate = opts.validate ?? true;
-    this.templates = opts.templates === false ? null : new TemplateCache((spec) => this.toJson(spec), this.validate);
+    this.templates = opts.templates === false || settings.customize ? null : new TemplateCache((spec) => this.toJson(spec), this.validate);
   }
 
   /** Whether every object is checked as the API server does before it is returned (default true). */

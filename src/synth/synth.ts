@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderPlatform } from '../constructs/platform';
+import { FleetsynthError } from '../errors';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet, unownedProblem } from '../model/fleet';
-import { modelOptions } from '../model/bot';
+import { modelOptions } from '../config/model-options';
 import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
-import { OutputCache } from './cache';
+import { CacheOptions, OutputCache } from './cache';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
@@ -27,10 +28,9 @@ const SHARD_MARKER_TEXT =
 const PLATFORM_DIR = 'platform';
 
 /** Raised when the source holds no document at all: never a reason to delete every manifest. */
-export class EmptySourceError extends Error {
+export class EmptySourceError extends FleetsynthError {
   constructor() {
-    super('the source holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty)');
-    this.name = 'EmptySourceError';
+    super('the source holds no bot and no schedule; refusing to remove every manifest', { hint: 'check the source; use --allow-empty if the fleet really is empty' });
   }
 }
 
@@ -62,6 +62,8 @@ export interface SynthOptions {
   readonly reuseValidated?: boolean;
   /** The output cache to use (and leave to the caller to save). */
   readonly outputCache?: OutputCache;
+  /** Where the output cache lives, or `{ off: true }`. @default see CacheOptions */
+  readonly cache?: CacheOptions;
 }
 
 /** What a synth did. */
@@ -95,8 +97,8 @@ export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Prom
   // The no-op fast path starts before validation: an unchanged document with an untouched file
   // is neither validated nor rendered (see cache.ts).
   const reuse =
-    (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && total >= CACHE_MIN_BATCH;
-  const cache = reuse ? OutputCache.open(opts.outDir, opts.settings) : undefined;
+    (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && !opts.settings.customize && total >= CACHE_MIN_BATCH;
+  const cache = reuse ? OutputCache.open(opts.outDir, opts.settings, opts.cache) : undefined;
   const fleet = buildFleet(docs, {
     ...modelOptions(opts.settings),
     reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key) },
@@ -115,7 +117,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const only = opts.onlyIds;
   const specs = only ? fleet.specs.filter((s) => only.has(s.id)) : fleet.specs;
   assertPlainOutputTree(opts.outDir, [BOTS_DIR, PLATFORM_DIR]);
-  const existingFiles = listBotFiles(opts.outDir);
+  const existingFiles = listBotFiles(opts.outDir, { remember: !opts.cache?.off });
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
   if (!only) {
@@ -206,10 +208,11 @@ function writeShardMarkers(outDir: string, shards: number): void {
 }
 
 async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opts: SynthOptions, write: boolean): Promise<BatchItem[]> {
-  const base = { settings: opts.settings, outDir: opts.outDir, write, collect: opts.collect ?? false };
+  const base = { settings: opts.settings, outDir: opts.outDir, write, collect: opts.collect ?? false, ...(opts.cache ? { cacheOptions: opts.cache } : {}) };
   const existingFor = (chunk: readonly BotSpec[]) =>
     chunk.map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)).filter((p) => existing.has(p));
-  const workers = opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
+  // A customization hook is a function: it cannot travel to worker threads.
+  const workers = opts.settings.customize ? 0 : opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
   if (workers <= 1 || specs.length < 2) {
     return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
   }

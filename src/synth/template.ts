@@ -33,6 +33,11 @@ import { HOLE_MARK, YamlTemplate, compileTemplate, fillTemplate, stringifyDocume
 const NOT_RENDERED: ReadonlySet<string> = new Set(['configJson', 'secrets', 'warnings', 'fileName', 'sourceHash']);
 /** String fields that count by value: enumerations a construct may branch on. */
 const BY_VALUE: ReadonlySet<string> = new Set(['kind', 'runtime']);
+/**
+ * Fields that count by their `key` alone: the platform config's resolution is one shared object
+ * per set of matched rules, so equal keys mean equal values (src/config/resolve.ts).
+ */
+const BY_KEY: ReadonlySet<string> = new Set(['platform']);
 /** A string cdk8s would resolve as a token: never substituted. */
 const TOKEN_START = '${Token[';
 
@@ -86,6 +91,7 @@ export function shapeOf(spec: BotSpec): Shape | undefined {
     const v = (spec as unknown as Record<string, unknown>)[k];
     key += k + '=';
     if (BY_VALUE.has(k) && typeof v === 'string') key += JSON.stringify(v) + ';';
+    else if (BY_KEY.has(k)) key += (v as { key: string } | undefined)?.key + ';';
     else if (!walk(v)) return undefined;
     else key += ';';
   }
@@ -106,7 +112,7 @@ function withValues(spec: BotSpec, value: (i: number) => string, unread?: Partia
   const out: Record<string, unknown> = {};
   for (const k in spec) {
     const v = (spec as unknown as Record<string, unknown>)[k];
-    out[k] = NOT_RENDERED.has(k) || (BY_VALUE.has(k) && typeof v === 'string') ? v : map(v);
+    out[k] = NOT_RENDERED.has(k) || BY_KEY.has(k) || (BY_VALUE.has(k) && typeof v === 'string') ? v : map(v);
   }
   return { ...(out as unknown as BotSpec), ...unread };
 }

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { FleetsynthError } from '../errors';
 import { FLEETSYNTH_LABEL } from '../model/labels';
 import { BOTS_DIR, BOT_FILE_PATTERN } from './shard';
 
 /** The output tree holds something fleetsynth must not write through (a symbolic link). */
-export class OutputTreeError extends Error {
+export class OutputTreeError extends FleetsynthError {
   constructor(message: string) {
-    super(message);
-    this.name = 'OutputTreeError';
+    super(message, { hint: 'nothing was written through the link; replace it in the repository (or the output directory) and run again' });
   }
 }
 
@@ -52,10 +52,10 @@ export interface ExistingBotFile {
  * mtime, ctime and inode stay the same (creating, removing or renaming an entry changes them),
  * so re-rendering one bot of a large fleet does not read every shard again. As with the output
  * cache, a listing taken within the timestamp granularity of the directory's last change is not
- * reused (a later change in the same clock tick would keep the mtime). FLEETSYNTH_CACHE=off
- * reads every directory every time.
+ * reused (a later change in the same clock tick would keep the mtime). `remember: false`
+ * (FLEETSYNTH_CACHE=off in the CLI) reads every directory every time.
  */
-export function listBotFiles(outDir: string): ExistingBotFile[] {
+export function listBotFiles(outDir: string, opts: { readonly remember?: boolean } = {}): ExistingBotFile[] {
   const root = path.join(outDir, BOTS_DIR);
   let shards: fs.Dirent[];
   try {
@@ -64,7 +64,7 @@ export function listBotFiles(outDir: string): ExistingBotFile[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  const memo = process.env.FLEETSYNTH_CACHE === 'off' ? undefined : listingMemo(path.resolve(root));
+  const memo = opts.remember === false ? undefined : listingMemo(path.resolve(root));
   const out: ExistingBotFile[] = [];
   const present = new Set<string>();
   for (const shard of shards) {

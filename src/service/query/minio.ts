@@ -29,7 +29,7 @@ export const MAX_RESULT_BYTES = 16 * 1024 * 1024;
  * `http(s)://` prefix is accepted), `MINIO_USE_SSL`, `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`,
  * `MINIO_QUERY_RESULTS_BUCKET`. Null when either credential is missing.
  */
-export function minioSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MinioSettings | null {
+export function minioSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): MinioSettings | null {
   const accessKey = env.MINIO_ACCESS_KEY ?? '';
   const secretKey = env.MINIO_SECRET_KEY ?? '';
   if (accessKey === '' || secretKey === '') return null;

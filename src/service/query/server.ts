@@ -4,7 +4,7 @@ import pino, { Logger } from 'pino';
 import { QUERY_PORT } from '../../constructs/pod';
 import { toBotSpec } from '../../model/bot';
 import { BOT_ID_PATTERN } from '../../model/names';
-import { modelOptions } from '../../model/bot';
+import { modelOptions } from '../../config/model-options';
 import type { RenderSettings } from '../../settings';
 import type { KubeAccess } from '../kube';
 import { CancelSource, Cancellation } from './cancel';

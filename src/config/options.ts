@@ -1,0 +1,72 @@
+// Every setting declared once: its config-file key, its flag, its env variables, how a string
+// (flag or env) is parsed, the schema of its file value and its doc. settings.ts binds the
+// flags to commands and resolves flags > env > file > defaults from this table alone.
+import { z } from 'zod/v4';
+
+/** One setting. */
+export interface OptionDef {
+  /** Key in the config file, and the commander attribute of the flag. */
+  readonly key: string;
+  /** Commander flag spec, e.g. `--namespace <ns>`. */
+  readonly flag: string;
+  /** Env variables read, first set wins. */
+  readonly env: readonly string[];
+  /** One-line doc (flag help and JSON Schema description). */
+  readonly doc: string;
+  /** Schema of the value (file value as written; flag and env after `parse`). */
+  readonly file: z.ZodType;
+  /** Parses a flag or env string into a value `file` accepts. @default the string itself */
+  readonly parse?: (raw: string) => unknown;
+}
+
+/** A group of settings that belong together (one per concern). */
+export interface OptionGroup {
+  readonly name: string;
+  readonly options: readonly OptionDef[];
+}
+
+const bool = (raw: string): unknown => {
+  const v = raw.trim().toLowerCase();
+  return v === 'true' || v === '1' ? true : v === 'false' || v === '0' || v === '' ? false : raw;
+};
+const int = (raw: string): unknown => (/^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw);
+const list = (raw: string): unknown => raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
+const str = z.string().min(1);
+
+/** Settings of the rendered bot objects (RenderSettings). */
+export const RENDER_OPTIONS: OptionGroup = {
+  name: 'render',
+  options: [
+    { key: 'namespace', flag: '--namespace <ns>', env: ['NAMESPACE'], doc: 'namespace of the bot objects', file: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'not a valid Kubernetes namespace name (lowercase alphanumerics and "-", at most 63)').max(63) },
+    { key: 'shards', flag: '--shards <n>', env: ['SHARDS'], doc: 'number of shard directories', file: z.number().int().min(1).max(1000), parse: int },
+    { key: 'runtimeImage', flag: '--runtime-image <image>', env: ['RUNTIME_IMAGE'], doc: 'runtime image of every bot container', file: str },
+    { key: 'imagePullPolicy', flag: '--image-pull-policy <policy>', env: ['RUNTIME_IMAGE_PULL_POLICY'], doc: 'pull policy of the runtime image', file: z.enum(['Always', 'IfNotPresent', 'Never']) },
+    { key: 'minioSecret', flag: '--minio-secret <name>', env: ['MINIO_SECRET_NAME'], doc: "platform Secret: minio-access-key, minio-secret-key, mongo-url (the0 chart: <release>-secrets)", file: str },
+    { key: 'minioEndpoint', flag: '--minio-endpoint <host:port>', env: ['MINIO_ENDPOINT'], doc: 'MinIO endpoint passed to pods', file: str },
+    { key: 'minioUseSsl', flag: '--minio-use-ssl <bool>', env: ['MINIO_USE_SSL'], doc: 'whether pods use TLS to MinIO', file: z.boolean(), parse: bool },
+    { key: 'minioBucket', flag: '--minio-bucket <bucket>', env: ['MINIO_BUCKET', 'MINIO_CODE_BUCKET'], doc: 'code bucket passed to pods as MINIO_CODE_BUCKET', file: str },
+    { key: 'minioStateBucket', flag: '--minio-state-bucket <bucket>', env: ['MINIO_STATE_BUCKET'], doc: 'state bucket override passed to pods', file: str },
+    { key: 'minioLogsBucket', flag: '--minio-logs-bucket <bucket>', env: ['MINIO_LOGS_BUCKET'], doc: 'logs bucket override passed to pods', file: str },
+    { key: 'minioQueryResultsBucket', flag: '--minio-query-results-bucket <bucket>', env: ['MINIO_QUERY_RESULTS_BUCKET'], doc: 'query results bucket', file: str },
+    { key: 'natsUrl', flag: '--nats-url <url>', env: ['NATS_URL'], doc: 'NATS URL passed to pods for live logs (with credentials only together with natsUrlSecret)', file: str },
+    { key: 'natsUrlSecret', flag: '--nats-url-secret <secret[/key]>', env: ['NATS_URL_SECRET'], doc: 'Secret pods read NATS_URL from (key default nats-url) instead of a plain value', file: str },
+    { key: 'configHashKey', flag: '--config-hash-key <key>', env: ['CONFIG_HASH_KEY'], doc: "key of a keyed (HMAC) config hash instead of the0's plain one (at least 16 bytes; prefer the env or --config-hash-key-file: flags show in ps)", file: str },
+    { key: 'configHashKeyFile', flag: '--config-hash-key-file <file>', env: ['CONFIG_HASH_KEY_FILE'], doc: 'file holding the config hash key, e.g. a mounted Secret (trailing newline ignored)', file: str },
+    { key: 'secretKeys', flag: '--secret-keys <keys>', env: ['SECRET_KEYS'], doc: 'extra config key names treated as secret (comma-separated on the command line)', file: z.array(z.string().min(1)), parse: list },
+  ],
+};
+
+/** Where the bot documents come from. */
+export const SOURCE_OPTIONS: OptionGroup = {
+  name: 'source',
+  options: [
+    { key: 'source', flag: '--source <uri|path>', env: ['FLEET_SOURCE', 'MONGO_URI'], doc: 'mongodb:// URI or fleet file (YAML/JSON); default: the embedded example fleet', file: str },
+    { key: 'botsDb', flag: '--bots-db <db>', env: ['BOTS_DB'], doc: 'database of realtime bots', file: str },
+    { key: 'botsCollection', flag: '--bots-collection <name>', env: ['BOTS_COLLECTION'], doc: 'collection of realtime bots', file: str },
+    { key: 'schedulesDb', flag: '--schedules-db <db>', env: ['SCHEDULES_DB'], doc: 'database of schedules', file: str },
+    { key: 'schedulesCollection', flag: '--schedules-collection <name>', env: ['SCHEDULES_COLLECTION'], doc: 'collection of schedules', file: str },
+  ],
+};
+
+/** Every group, in help order. */
+export const OPTION_GROUPS: readonly OptionGroup[] = [SOURCE_OPTIONS, RENDER_OPTIONS];
