@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { BotCustomizer } from './constructs/customize';
 import { DEFAULT_ROLLOUT, RolloutSettings } from './gitops/rollout/state';
 // Settings: the option table of src/config/options.ts, bound to commander flags, read from env
@@ -5,6 +6,7 @@ import { DEFAULT_ROLLOUT, RolloutSettings } from './gitops/rollout/state';
 import { Command, InvalidArgumentError } from 'commander';
 import type { ConfigFile, NetworkPolicyBlock, PlatformBlock } from './config/schema';
 import type { PodConfig } from './config/resolve';
+import { credentialProblems } from './config/credentials';
 import { ConfigError } from './config/errors';
 import { findConfigFile, keyPath, loadConfigFile } from './config/load';
 import { OPTION_GROUPS, OptionDef, OptionGroup, RENDER_OPTIONS, SOURCE_OPTIONS } from './config/options';
@@ -32,10 +34,23 @@ export interface RenderSettings {
   readonly minioLogsBucket?: string;
   /** Query results bucket (`MINIO_QUERY_RESULTS_BUCKET`). */
   readonly minioQueryResultsBucket: string;
-  /** NATS URL passed to pods for live logs, when configured (`NATS_URL`). */
+  /** NATS URL passed to pods for live logs, when configured (`NATS_URL`); never with credentials unless `natsUrlSecret` is set. */
   readonly natsUrl?: string;
+  /**
+   * Secret (`name` or `name/key`, key default `nats-url`) pods read `NATS_URL` from instead of a
+   * plain value (`--nats-url-secret`, `NATS_URL_SECRET`): for URLs that carry credentials.
+   * @default undefined (NATS_URL rendered as a plain value)
+   */
+  readonly natsUrlSecret?: string;
   /** Extra config key names treated as secret (`--secret-keys`, `SECRET_KEYS`, comma-separated). */
   readonly secretKeys: readonly string[];
+  /**
+   * Key of the keyed config hash (`--config-hash-key`, `--config-hash-key-file`, `CONFIG_HASH_KEY`):
+   * `the0.app/config-hash` becomes HMAC-SHA256 under it, so it cannot be brute-forced from Git.
+   * Never rendered. Leave unset only when the0's controller must agree on the hash (README: Security).
+   * @default undefined (the0's plain SHA-256 hash)
+   */
+  readonly configHashKey?: string;
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
   /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
@@ -160,6 +175,10 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
 
   const render: Record<string, unknown> = { ...DEFAULT_SETTINGS };
   for (const o of RENDER_OPTIONS.options) if (values[o.key] !== undefined) render[RENDER_FIELD[o.key] ?? o.key] = values[o.key];
+  // The hash key from a file (a mounted Secret) when not given itself; the file's name is no setting.
+  const keyFile = render.configHashKeyFile as string | undefined;
+  delete render.configHashKeyFile;
+  if (keyFile !== undefined && values.configHashKey === undefined) render.configHashKey = readKeyFile(keyFile);
   const pods: PodConfig = { pod: config.pod, resources: config.resources, image: config.image, rules: config.rules };
   if (pods.pod || pods.resources || pods.image || (pods.rules && pods.rules.length > 0)) render.pods = stripUndefined(pods);
   if (config.networkPolicy) render.networkPolicy = config.networkPolicy;
@@ -175,6 +194,14 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
   };
   const rollout: RolloutSettings = { ...DEFAULT_ROLLOUT, ...stripUndefined(config.rollout ?? {}) };
   return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile, rollout };
+}
+
+function readKeyFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError([`--config-hash-key-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
 }
 
 function stripUndefined<T extends object>(o: T): T {
@@ -199,10 +226,17 @@ export function checkSettings(s: RenderSettings): string[] {
     problems.push(`namespace "${s.namespace}" is not a valid Kubernetes namespace name`);
   }
   if (!Number.isInteger(s.shards) || s.shards < 1 || s.shards > 1000) problems.push(`shards must be an integer 1-1000, got ${s.shards}`);
+  problems.push(...credentialProblems(s));
+  if (s.configHashKey !== undefined && Buffer.byteLength(s.configHashKey, 'utf8') < MIN_CONFIG_HASH_KEY_BYTES) {
+    problems.push(`the config hash key must be at least ${MIN_CONFIG_HASH_KEY_BYTES} bytes (a short key can be guessed offline from the hashes in Git); use e.g. openssl rand -hex 32`);
+  }
   if (!['Always', 'IfNotPresent', 'Never'].includes(s.imagePullPolicy)) {
     problems.push(`image pull policy must be Always, IfNotPresent or Never, got "${s.imagePullPolicy}"`);
   }
   return problems;
 }
+
+/** Shortest config hash key accepted. */
+export const MIN_CONFIG_HASH_KEY_BYTES = 16;
 
 export { ConfigError, keyPath };

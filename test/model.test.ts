@@ -129,9 +129,9 @@ describe('secrets (SPEC §2.8)', () => {
   });
   it('finds leaks in plain, JSON-escaped and base64 form, reporting key paths only', () => {
     const secrets = [{ path: 'a.token', value: 'p"ss/wörd' }];
-    expect(findLeaks('x p"ss/wörd y', secrets)).toEqual(['a.token']);
-    expect(findLeaks('x p\\"ss/wörd y', secrets)).toEqual(['a.token']);
-    expect(findLeaks(Buffer.from('p"ss/wörd').toString('base64'), secrets)).toEqual(['a.token']);
+    expect(findLeaks('x p"ss/wörd y', secrets)).toEqual(['a.token in line 1']);
+    expect(findLeaks('a: 1\n  label: x p\\"ss/wörd y', secrets)).toEqual(['a.token in field "label"']);
+    expect(findLeaks(`- name: X\n  value: ${Buffer.from('p"ss/wörd').toString('base64')}`, secrets)).toEqual(['a.token in env X']);
     expect(findLeaks('nothing here', secrets)).toEqual([]);
   });
   it('keeps secrets out of the reviewer annotation but in the bot config', () => {

@@ -149,7 +149,8 @@ describe('synthesize', () => {
     bot.config.label = 'leaky-value-123';
     const r = await synthesize(docs, { outDir: out, settings });
     expect(r.errors).toEqual([
-      `bots/${bot.id}: secret value of config key(s) api_token found in the rendered manifest; file not written (add the key to --secret-keys or report a bug)`,
+      `bots/${bot.id}: the value of secret config key(s) api_token in field "fleetsynth.io/config" also appears in the rendered manifest, so the file is not written (its previous file is kept): ` +
+        'if that value is not secret, rename the config key; if it is, it equals public manifest text (guessable): change it',
     ]);
     const tree = readTree(out);
     expect([...tree.values()].some((t) => t.includes('leaky-value-123'))).toBe(false);

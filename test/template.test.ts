@@ -50,8 +50,9 @@ describe('shape templates give the same bytes as rendering each bot through cdk8
 
   it('with tricky values in every string field of a bot of an existing shape', () => {
     const specs = fleetSpecs(generateFleet(200, 3));
-    const templated = new BotRenderer(settings);
-    const direct = new BotRenderer(settings, { templates: false });
+    // Invalid values on purpose (the API-server checks are tested in validate.test.ts).
+    const templated = new BotRenderer(settings, { validate: false });
+    const direct = new BotRenderer(settings, { templates: false, validate: false });
     const r = mulberry32(99);
     let checked = 0;
     for (const base of specs.slice(0, 40)) {
@@ -98,7 +99,7 @@ describe('shape templates give the same bytes as rendering each bot through cdk8
     const [base] = fleetSpecs(generateFleet(20, 1));
     const doc = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: {} as Record<string, string> });
     // Upper-cases the id: a template would carry the marker's case, not the value's.
-    const upper = new TemplateCache((s) => [doc(s.id.toUpperCase())]);
+    const upper = new TemplateCache((s) => [doc(s.id.toUpperCase())], false);
     // Reads configJson, which is not part of the shape.
     const leaky = new TemplateCache((s) => [{ ...doc(s.id), data: { c: s.configJson } }]);
     // A pure substitution, for contrast.

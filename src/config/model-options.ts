@@ -8,13 +8,13 @@ import { PlatformResolver } from './resolve';
 
 const cache = new WeakMap<RenderSettings, ModelOptions>();
 
-/** `{ isSecretKey, platform }` for these settings (memoized per settings object). */
+/** `{ isSecretKey, platform, configHashKey }` for these settings (memoized per settings object). */
 export function modelOptions(settings: RenderSettings): ModelOptions {
   let o = cache.get(settings);
   if (!o) {
     const isSecretKey = secretKeyMatcher(settings.secretKeys);
     const resolver = settings.pods ? new PlatformResolver(settings.pods, settings.runtimeImage, settings.configFile ?? 'config', isSecretKey) : undefined;
-    o = { isSecretKey, platform: resolver ? (bot) => resolver.resolve(bot) : undefined };
+    o = { isSecretKey, platform: resolver ? (bot) => resolver.resolve(bot) : undefined, configHashKey: settings.configHashKey };
     cache.set(settings, o);
   }
   return o;

@@ -3,6 +3,7 @@
 // themselves know nothing of BotSpec or RenderSettings and never see a secret value: only the
 // config hash and the redacted config cross over.
 import type { BotSpec } from '../model/bot';
+import { natsUrlSecretRef } from '../config/credentials';
 import type { RenderSettings } from '../settings';
 import type { BotPodProps } from './pod';
 import type { QueryJobProps } from './query-job';
@@ -32,6 +33,7 @@ export function botPodProps(spec: BotSpec, s: RenderSettings): BotPodProps {
     minioLogsBucket: s.minioLogsBucket,
     minioQueryResultsBucket: s.minioQueryResultsBucket,
     natsUrl: s.natsUrl,
+    natsUrlSecret: natsUrlSecretRef(s),
     pod: spec.platform?.pod,
   };
 }

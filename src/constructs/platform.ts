@@ -4,9 +4,10 @@
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { natsUrlSecretRef } from '../config/credentials';
 import type { RenderSettings } from '../settings';
 import { stringifyDocuments } from '../synth/yaml';
-import { FLEETSYNTH_LABEL } from './pod';
+import { FLEETSYNTH_LABEL, natsEnv } from './pod';
 
 /** Image of fleetsynth itself when none is given (settings.fleetsynthImage, `FLEETSYNTH_IMAGE` in the CLI). */
 export const DEFAULT_FLEETSYNTH_IMAGE = 'ghcr.io/fleetsynth/fleetsynth:latest';
@@ -32,6 +33,8 @@ export const PLATFORM_SECRET_KEYS = {
   mongoUri: 'mongo-url',
   /** GitOps repository URL, e.g. `https://x-access-token:<token>@github.com/acme/fleet-gitops.git`. */
   gitopsRepo: 'gitops-repo',
+  /** Key of the keyed config hash (only read when fleetsynth runs with one). */
+  configHashKey: 'config-hash-key',
 } as const;
 
 /** Props of the platform. */
@@ -124,10 +127,14 @@ export class Platform extends Construct {
       { name: 'NAMESPACE', value: s.namespace },
       { name: 'MONGO_URI', valueFrom: secretRef(keys.mongoUri) },
       { name: 'GITOPS_REPO', valueFrom: secretRef(keys.gitopsRepo) },
+      // serve hashes configs as this run does; the key itself never leaves the Secret.
+      ...(s.configHashKey ? [{ name: 'CONFIG_HASH_KEY', valueFrom: secretRef(keys.configHashKey) }] : []),
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },
-      ...(s.natsUrl ? [{ name: 'NATS_URL', value: s.natsUrl }] : []),
+      ...[natsEnv({ natsUrl: s.natsUrl, natsUrlSecret: natsUrlSecretRef(s) })].filter((e): e is k8s.EnvVar => e !== undefined),
+      // serve renders the bots as this run does: NATS_URL by secretKeyRef too.
+      ...(s.natsUrlSecret ? [{ name: 'NATS_URL_SECRET', value: s.natsUrlSecret }] : []),
       { name: 'MINIO_ENDPOINT', value: s.minioEndpoint },
       { name: 'MINIO_USE_SSL', value: s.minioUseSsl ? 'true' : 'false' },
       { name: 'MINIO_ACCESS_KEY', valueFrom: secretRef(keys.minioAccessKey) },

@@ -135,6 +135,8 @@ export interface BotPodProps {
   readonly minioQueryResultsBucket?: string;
   /** NATS URL for live logs (`NATS_URL`). @default none: log streaming off */
   readonly natsUrl?: string;
+  /** Secret key `NATS_URL` is read from instead (a URL with credentials never goes to Git). @default none: `natsUrl` as a plain value */
+  readonly natsUrlSecret?: { readonly name: string; readonly key: string };
   /** Cluster conventions of the pod (node pool, pull secrets, labels, ...). @default none */
   readonly pod?: BotPodOptions;
 }
@@ -164,8 +166,15 @@ export function platformEnv(p: BotPodProps, opts: { code: boolean }): k8s.EnvVar
   if (p.minioLogsBucket) env.push({ name: 'MINIO_LOGS_BUCKET', value: p.minioLogsBucket });
   const results = p.minioQueryResultsBucket ?? 'query-results';
   if (results !== 'query-results') env.push({ name: 'MINIO_QUERY_RESULTS_BUCKET', value: results });
-  if (p.natsUrl) env.push({ name: 'NATS_URL', value: p.natsUrl });
+  const nats = natsEnv(p);
+  if (nats) env.push(nats);
   return env;
+}
+
+/** `NATS_URL` for a pod: by secretKeyRef when the URL lives in a Secret, else plain; undefined when unset. */
+export function natsEnv(p: { readonly natsUrl?: string; readonly natsUrlSecret?: { readonly name: string; readonly key: string } }): k8s.EnvVar | undefined {
+  if (p.natsUrlSecret) return { name: 'NATS_URL', valueFrom: { secretKeyRef: { name: p.natsUrlSecret.name, key: p.natsUrlSecret.key } } };
+  return p.natsUrl ? { name: 'NATS_URL', value: p.natsUrl } : undefined;
 }
 
 /** Env of the `bot` / `query-server` containers (SPEC §2.7, §3.3, §4.3). */

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FleetsynthError, assertNoProblems } from '../errors';
 import type { FleetDocuments } from '../model/document';
-import { Fleet, buildFleet } from '../model/fleet';
+import { Fleet, buildFleet, mayRemove } from '../model/fleet';
 import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
@@ -166,7 +166,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     const failedIds = new Set(fleet.failedIds);
     for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
     // Full renders include the live service's platform/ manifests: they are compared too.
-    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds });
+    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) });
     // When writing, the index decides whether there is a commit (shard markers count too).
     const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutSubject(plan), plan?.notes) : null;
     last = { diff, synth, message };
@@ -175,6 +175,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 
   if (opts.dryRun) {
     await ws.sync();
+    ws.assertPlainOutputRoot();
     const { refusal } = await render(ws.outDir, false);
     const r = last!;
     return {
@@ -216,6 +217,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 
 /** Managed bot files the render would remove: in the tree, not rendered, and not of a failed document. */
 function plannedRemovals(fleet: Fleet, base: ReadonlyMap<string, string>, opts: PublishOptions): string[] {
+  if (!mayRemove(fleet)) return [];
   const only = opts.onlyIds;
   const desired = new Set(fleet.specs.filter((s) => !only || only.has(s.id)).map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)));
   const out: string[] = [];

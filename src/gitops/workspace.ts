@@ -136,6 +136,10 @@ export class GitWorkspace {
     if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) {
       throw new ConfigError([`--path: "${opts.path}" must be a directory inside the repository`]);
     }
+    // Not git's own directory (hooks, config: code that runs), in any case spelling.
+    if (rel.split('/').some((seg) => seg.toLowerCase() === '.git')) {
+      throw new WorkspaceError(`path "${opts.path}" is inside .git; the output root must be a plain directory of the work tree`);
+    }
     this.opts = opts;
     this.workDir = path.resolve(opts.workDir);
     this.repoPath = rel;
@@ -179,6 +183,7 @@ export class GitWorkspace {
         await this.syncLocked();
         let message: string | null;
         try {
+          this.assertPlainOutputRoot();
           message = await render(this.outDir);
         } catch (e) {
           await this.discard();
@@ -210,6 +215,27 @@ export class GitWorkspace {
         await sleep(backoffMs(attempt));
       }
     });
+  }
+
+  /**
+   * The output root and every directory above it inside the work tree are plain directories (or
+   * do not exist yet): a symbolic link committed there would send the render outside the work
+   * tree, and the files would never reach Git.
+   */
+  assertPlainOutputRoot(): void {
+    let rel = '';
+    for (const seg of this.repoPath === '.' ? [] : this.repoPath.split('/')) {
+      rel = rel ? `${rel}/${seg}` : seg;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(path.join(this.workDir, rel));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw e;
+      }
+      if (st.isSymbolicLink()) throw new WorkspaceError(`${rel} in the repository is a symbolic link; the output root must be a plain directory of the work tree (replace the link by a directory)`);
+      if (!st.isDirectory()) throw new WorkspaceError(`${rel} in the repository is not a directory; the output root must be a plain directory of the work tree`);
+    }
   }
 
   private git(args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<GitRun> {
@@ -265,16 +291,19 @@ export class GitWorkspace {
   private lock(): () => void {
     const gitDir = path.join(this.workDir, '.git');
     const file = path.join(gitDir, LOCK_FILE);
-    const me = `${process.pid}\n${os.hostname()}\n`;
+    // pid, host and the process's start time: a pid reused by another process after a crash
+    // does not hold the lock (the lock dies with its holder).
+    const me = `${process.pid}\n${os.hostname()}\n${processStart(process.pid) ?? ''}\n`;
     for (let i = 0; ; i++) {
       try {
         fs.writeFileSync(file, me, { flag: 'wx' });
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 3) throw e;
-        const [pidText, host] = readText(file).split('\n');
+        const [pidText, host, started] = readText(file).split('\n');
         const pid = Number(pidText);
-        if (host === os.hostname() && pid !== process.pid && isAlive(pid)) throw new WorkspaceBusyError(this.workDir, pid);
+        const reused = started !== undefined && started !== '' && isAlive(pid) && (processStart(pid) ?? started) !== started;
+        if (host === os.hostname() && pid !== process.pid && isAlive(pid) && !reused) throw new WorkspaceBusyError(this.workDir, pid);
         fs.rmSync(file, { force: true });
       }
     }
@@ -348,6 +377,20 @@ function readText(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch {
     return '';
+  }
+}
+
+/**
+ * When a process started (clock ticks since boot, /proc/<pid>/stat field 22), or undefined where
+ * there is no /proc: with the pid it names one process, never a later one that reuses the pid.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,6 +6,7 @@ import { DocumentError } from './errors';
 import { configHash, sortedJson } from './gojson';
 import { MAX_REALTIME_ID, MAX_SCHEDULE_ID, objectNameOf, sanitizeLabel } from './names';
 import { parseQuantity } from './quantity';
+import { printable } from './printable';
 import { SecretValue, splitSecrets } from './secrets';
 
 /** Largest `BOT_CONFIG` JSON a container env var can carry through exec (SPEC §1.4). */
@@ -75,6 +76,8 @@ export interface BotSpec {
 export interface ModelOptions {
   /** Decides whether a config key holds a secret. */
   readonly isSecretKey: (key: string) => boolean;
+  /** Key of the keyed config hash (HMAC); undefined gives the0's plain hash. */
+  readonly configHashKey?: string;
   /** The platform config's resolution for one bot (its `bot` resources are the defaults the bot's own overrides replace). */
   readonly platform?: (bot: BotFacts) => BotPlatform;
 }
@@ -102,7 +105,9 @@ export function toBotSpec(
   const maxId = kind === 'realtime' ? MAX_REALTIME_ID : MAX_SCHEDULE_ID;
   if (doc.id.length > maxId) errors.push(fail('id', `is ${doc.id.length} characters; at most ${maxId} for ${kind} bots`));
 
-  const config = doc.config ?? null;
+  // The document's own object, not zod's copy: a copy made by assignment turns a `__proto__` key
+  // (valid JSON data) into a prototype, so the hash, BOT_CONFIG and the reviewer copy would lose it.
+  const config = ((raw as { config?: Record<string, unknown> | null }).config ?? null) as Record<string, unknown> | null;
   const entry = doc.custom.config.entrypoints;
   if (!entry) errors.push(fail('custom.config.entrypoints', 'is required (with a non-empty "bot")'));
 
@@ -147,9 +152,11 @@ export function toBotSpec(
       entrypoint: entry.bot,
       queryEntrypoint: query,
       filePath: doc.custom.filePath,
-      customBotId: name !== '' ? sanitizeLabel(name) : doc.id.slice(0, 8),
+      // SPEC §2.2's fallback is the id's first 8 characters; sanitized like every label value, so
+      // an id like `abcdefg-h…` gives `abcdefg`, not the invalid label value `abcdefg-`.
+      customBotId: name !== '' ? sanitizeLabel(name) : sanitizeLabel(doc.id.slice(0, 8)),
       customBotVersion: version !== '' ? sanitizeLabel(version) : '',
-      configHash: configHash(config, version, doc.enabled),
+      configHash: configHash(config, version, doc.enabled, opts.configHashKey),
       redactedConfig: sortedJson(split.redacted),
       configJson,
       secrets: split.secrets,
@@ -160,6 +167,12 @@ export function toBotSpec(
     },
   };
 }
+
+/** Largest override accepted per resource: beyond it no node could run the pod. */
+export const MAX_RESOURCE = {
+  memory: { value: 2 ** 40, text: '1Ti' },
+  cpu: { value: 256, text: '256 CPUs' },
+} as const;
 
 const OVERRIDES = [
   ['memory_request', 'requests', 'memory'],
@@ -183,7 +196,12 @@ function botResources(
     if (v === undefined || v === null) continue;
     const q = typeof v === 'string' && v !== '' ? parseQuantity(v) : undefined;
     if (q === undefined || !(q > 0)) {
-      warnings.push(`config.${key} ${JSON.stringify(v)} is not a positive Kubernetes quantity: default ${r[group][res]} kept`);
+      warnings.push(`config.${key} ${printable(JSON.stringify(v))} is not a positive Kubernetes quantity: default ${r[group][res]} kept`);
+      continue;
+    }
+    if (q > MAX_RESOURCE[res].value) {
+      // "1e400" parses (to Infinity) and "1Ei" is a quantity, but no node has it: the pod would never schedule.
+      warnings.push(`config.${key} ${printable(JSON.stringify(v))} is above ${MAX_RESOURCE[res].text}, more than any node offers: default ${r[group][res]} kept`);
       continue;
     }
     r[group][res] = v as string;

@@ -1,4 +1,5 @@
 import type { Collection } from './document';
+import { printable } from './printable';
 
 /** A document that cannot be rendered, named by its bot id and the field at fault. */
 export class DocumentError {
@@ -15,10 +16,10 @@ export class DocumentError {
     readonly message: string,
   ) {}
 
-  /** `bot_schedules/<id>: config.schedule: …` — one line for stderr and logs. */
+  /** `bot_schedules/<id>: config.schedule: …` — one line for stderr and logs, control characters escaped. */
   toString(): string {
     const who = this.id !== undefined ? this.id : `#${this.index} (no usable id)`;
-    return `${this.collection}/${who}: ${this.field}: ${this.message}`;
+    return printable(`${this.collection}/${who}: ${this.field}: ${this.message}`);
   }
 }
 

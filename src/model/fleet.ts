@@ -1,6 +1,9 @@
 import { BotSpec, ModelOptions, toBotSpec } from './bot';
 import { Collection, FleetDocuments, isEnabled } from './document';
 import { DocumentError, DocumentWarning } from './errors';
+import { MAX_DOCUMENT_DEPTH, tooDeep } from './limits';
+import { BOT_ID_PATTERN, configSecretName } from './names';
+import { printable } from './printable';
 
 /** The model of a whole fleet: what renders, what is wrong, what must be kept. */
 export interface Fleet {
@@ -12,6 +15,11 @@ export interface Fleet {
   readonly warnings: DocumentWarning[];
   /** Ids of enabled documents that failed: their previous files must be kept as they are. */
   readonly failedIds: Set<string>;
+  /**
+   * Enabled documents whose owner is unknown (no usable bot id: a number, null, a malformed
+   * string). Such a document may be any bot, so while there is one nothing may be removed.
+   */
+  readonly unowned: number;
   /** Number of documents read, per collection. */
   readonly counts: { readonly bots: number; readonly bot_schedules: number; readonly disabled: number };
   /**
@@ -57,6 +65,9 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
   const warnings: DocumentWarning[] = [];
   const failedIds = new Set<string>();
   let disabled = 0;
+  let unowned = 0;
+  // Every usable id seen per collection (valid or not), for the cross-collection check.
+  const seen: Record<Collection, Map<string, number>> = { bots: new Map(), bot_schedules: new Map() };
 
   const take = (list: unknown[], collection: Collection) => {
     const byName = new Map<string, Array<{ spec: BotSpec | KnownBot; index: number }>>();
@@ -70,10 +81,19 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
         disabled++;
         return;
       }
+      const owner = ownerOf(raw);
+      if (owner === undefined) unowned++;
+      else if (!seen[collection].has(owner)) seen[collection].set(owner, index);
+      if (tooDeep(raw, MAX_DOCUMENT_DEPTH)) {
+        // Before anything recursive (the cache key, the hash) sees it.
+        errors.push(new DocumentError(collection, owner, index, '(document)', `is nested more than ${MAX_DOCUMENT_DEPTH} levels deep (MongoDB's own limit)`));
+        if (owner !== undefined) failedIds.add(owner);
+        return;
+      }
       const key = reuse?.key(raw, collection);
       const k = key === undefined ? undefined : reuse!.known(key);
       if (k) return add(k, index);
-      const r = toBotSpec(raw, collection, index, opts);
+      const r = safeBotSpec(raw, collection, index, opts);
       if (r.errors) {
         errors.push(...r.errors);
         const id = r.errors[0].id;
@@ -101,10 +121,62 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
       const { spec } = entries[0];
       if ('relPath' in spec) known.push(spec);
       else specs.push(spec);
-      for (const message of spec.warnings) warnings.push({ collection, id: spec.id, message });
+      for (const message of spec.warnings) warnings.push({ collection, id: spec.id, message: printable(message) });
     }
   };
   take(docs.bots, 'bots');
   take(docs.bot_schedules, 'bot_schedules');
-  return { specs, errors, warnings, failedIds, counts: { bots: docs.bots.length, bot_schedules: docs.bot_schedules.length, disabled }, known };
+  // One id in both collections: both objects would reference Secret bot-<id>-config and the
+  // Secrets sync keys its work by id, so one bot would run with the other's config. Neither wins.
+  const both = new Set<string>();
+  for (const [id, index] of seen.bots) {
+    const other = seen.bot_schedules.get(id);
+    if (other === undefined) continue;
+    both.add(id);
+    failedIds.add(id);
+    errors.push(new DocumentError('bots', id, index, 'id', `the same id is also in bot_schedules (#${other}): both would use Secret ${configSecretName(id)}; rename one`));
+    errors.push(new DocumentError('bot_schedules', id, other, 'id', `the same id is also in bots (#${index}): both would use Secret ${configSecretName(id)}; rename one`));
+  }
+  const unclaimed = <T extends { id: string }>(list: T[]) => (both.size === 0 ? list : list.filter((s) => !both.has(s.id)));
+  const kept = { specs: unclaimed(specs), known: unclaimed(known), warnings: both.size === 0 ? warnings : warnings.filter((w) => !both.has(w.id)) };
+  return {
+    specs: kept.specs,
+    errors,
+    warnings: kept.warnings,
+    failedIds,
+    unowned,
+    counts: { bots: docs.bots.length, bot_schedules: docs.bot_schedules.length, disabled },
+    known: kept.known,
+  };
+}
+
+/** The bot id a document claims, if it is one a file could be named after. */
+function ownerOf(raw: unknown): string | undefined {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && BOT_ID_PATTERN.test(id) ? id : undefined;
+}
+
+/**
+ * toBotSpec, with anything it throws (a value no check foresaw) turned into that document's
+ * error: one document must never stop the render of the others.
+ */
+function safeBotSpec(raw: unknown, collection: Collection, index: number, opts: ModelOptions): ReturnType<typeof toBotSpec> {
+  try {
+    return toBotSpec(raw, collection, index, opts);
+  } catch (e) {
+    const id = ownerOf(raw);
+    const why = e instanceof RangeError ? 'is too deeply nested or too large to process' : `could not be processed (${(e as Error).name})`;
+    return { errors: [new DocumentError(collection, id, index, '(document)', why)] };
+  }
+}
+
+/** Whether a run over this fleet may remove files (and Secrets) of bots it does not render. */
+export function mayRemove(fleet: Pick<Fleet, 'unowned'>): boolean {
+  return fleet.unowned === 0;
+}
+
+/** The error line of a fleet whose unowned documents stop every removal. */
+export function unownedProblem(fleet: Pick<Fleet, 'unowned'>): string | undefined {
+  if (fleet.unowned === 0) return undefined;
+  return `${fleet.unowned} enabled document(s) have no usable bot id, so any bot could be theirs: nothing is removed in this run (fix or delete those documents)`;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 /**
  * Serializes a value the way Go's encoding/json marshals a decoded `interface{}`:
@@ -15,10 +15,15 @@ export function sortedJson(value: unknown): string {
   return encode(value);
 }
 
-/** First 16 hex chars of SHA-256 over the Go-style JSON of {Config, CustomBotVersion, Enabled}. */
-export function configHash(config: unknown, customVersion: string, enabled: unknown): string {
+/**
+ * First 16 hex chars of SHA-256 over the Go-style JSON of {Config, CustomBotVersion, Enabled}:
+ * the0's own hash (SPEC §2.3). With `key`, HMAC-SHA256 under that key instead: the same input and
+ * length, but a config (secret values included) cannot be guessed from it offline.
+ */
+export function configHash(config: unknown, customVersion: string, enabled: unknown, key?: string): string {
   const input = `{"Config":${goJson(config ?? null)},"CustomBotVersion":${goJson(customVersion)},"Enabled":${goJson(enabled ?? null)}}`;
-  return createHash('sha256').update(input, 'utf8').digest('hex').slice(0, 16);
+  const h = key ? createHmac('sha256', key) : createHash('sha256');
+  return h.update(input, 'utf8').digest('hex').slice(0, 16);
 }
 
 /** Compares strings by code point, which is the order of their UTF-8 bytes. */

@@ -3,6 +3,7 @@ import { AckPolicy, DeliverPolicy, JetStreamApiError, JsMsg, jetstream, jetstrea
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type pino from 'pino';
 import type { Collection } from '../model/document';
+import { MAX_DOCUMENT_DEPTH, tooDeep } from '../model/limits';
 import type { EventOutcome, ServeMetrics } from './metrics';
 
 /** The six event subjects of SPEC §5.1 (never `the0.bot.>`: that also matches log traffic). */
@@ -69,6 +70,8 @@ export function parseEvent(subject: string, data: Uint8Array | string): BotEvent
     throw new EventParseError('payload is not JSON');
   }
   if (!isObject(body)) throw new EventParseError('payload is not a JSON object');
+  // Deeper than MongoDB can store: the write would fail (or overflow the stack) on every delivery.
+  if (tooDeep(body, MAX_DOCUMENT_DEPTH + 2)) throw new EventParseError(`payload is nested more than ${MAX_DOCUMENT_DEPTH} levels deep`);
   let doc: Record<string, unknown> = body;
   if (typeof body.id !== 'string' || body.id === '') {
     if (!isObject(body.data)) throw new EventParseError('payload has no "id" and no wrapped "data"');
@@ -117,7 +120,17 @@ export interface EventSubscriptionOptions {
   readonly streamCheckMs?: number;
   /** Ack wait of the durable (default 10 s; handling in progress is signalled with `working()`). */
   readonly ackWaitMs?: number;
+  /**
+   * Deliveries after which an event that keeps failing is terminated as poison (logged with its
+   * subject and stream sequence, counted as outcome `poison`); the periodic reconcile still heals
+   * the manifests from the source. With the backoff between retries, 20 deliveries take ~15 min.
+   * @default 20
+   */
+  readonly maxDeliveries?: number;
 }
+
+/** Default of {@link EventSubscriptionOptions.maxDeliveries}. */
+export const DEFAULT_MAX_DELIVERIES = 20;
 
 /** A running subscription. */
 export interface EventSubscription {
@@ -218,6 +231,8 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
   let lastSeen = 0;
   const resumeAt = (): number | undefined => (handling.size > 0 ? Math.min(...handling) : lastSeen > 0 ? lastSeen + 1 : undefined);
   const ackWait = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+  const maxDeliveries = opts.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+  const bareOf = (subject: string) => (subject.startsWith(prefix) ? subject.slice(prefix.length) : subject);
   const handle = (m: JsMsg) => {
     // A short ack wait brings back deliveries lost with a dropped connection quickly; while an
     // event is being handled (coalescing window, render, push) the deadline is pushed forward.
@@ -237,7 +252,12 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
         try {
           if (r === 'ack') m.ack();
           else if (r === 'term') m.term();
-          else m.nak(Math.min(1000 * 2 ** Math.min(m.info.deliveryCount - 1, 6), 60_000));
+          else if (m.info.deliveryCount >= maxDeliveries) {
+            // Never its body: the config may hold secrets.
+            opts.metrics?.events.inc({ subject: bareOf(m.subject), outcome: 'poison' });
+            log.error({ subject: bareOf(m.subject), stream: m.info.stream, seq: m.seq, deliveries: m.info.deliveryCount }, 'event failed on every delivery; terminated as poison (the periodic reconcile still heals the manifests)');
+            m.term();
+          } else m.nak(Math.min(1000 * 2 ** Math.min(m.info.deliveryCount - 1, 6), 60_000));
         } catch (e) {
           // Connection gone: the server redelivers after ack_wait; handling is idempotent.
           log.warn({ subject: m.subject, err: (e as Error).message }, 'ack not sent');

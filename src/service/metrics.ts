@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Outcome of one NATS event, as counted in `fleetsynth_events_total`. */
-export type EventOutcome = 'applied' | 'noop' | 'invalid' | 'rejected' | 'failed' | 'ignored';
+export type EventOutcome = 'applied' | 'noop' | 'invalid' | 'rejected' | 'failed' | 'ignored' | 'poison';
 
 /** Kind of a query, as counted in `fleetsynth_query_seconds`. */
 export type QueryKind = 'realtime' | 'scheduled' | 'none';

@@ -1,9 +1,9 @@
 import type pino from 'pino';
-import type { BotSpec } from '../model/bot';
 import { massDeleteLimit } from '../gitops/publish';
-import { Fleet, buildFleet } from '../model/fleet';
+import { BotSpec, ModelOptions } from '../model/bot';
 import { modelOptions } from '../config/model-options';
-import type { ModelOptions } from '../model/bot';
+import type { FleetDocuments } from '../model/document';
+import { Fleet, buildFleet, mayRemove } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
@@ -119,6 +119,30 @@ interface Waiter {
   resolve(o: ResyncOutcome): void;
 }
 
+/** What one cycle took, rendered and spent (see ResyncQueue.cycle). */
+interface CycleState {
+  /** A full reconcile (else the pending ids only). */
+  readonly full: boolean;
+  readonly start: number;
+  /** Coalescing window: quiet time wanted, earliest take, latest take. */
+  readonly quiet: number;
+  readonly takeAt: number;
+  readonly cap: number;
+  /** Pending ids (with arrival times) once taken. */
+  taken?: Map<string, number>;
+  ids: Set<string>;
+  waiters: Waiter[];
+  fullWaiters: Waiter[];
+  /** Arrival of the oldest change taken. */
+  since: number;
+  result?: SynthResult;
+  skippedEmpty: boolean;
+  refused?: string;
+  /** Where the cycle's time went (last attempt): window, git sync (overlapping it), read, render, commit + push. */
+  readonly timing: { waitMs: number; syncMs: number; readMs: number; renderMs: number; gitMs: number };
+  renderedAt: number;
+}
+
 /**
  * Turns bot ids into commits: ids queued within the coalescing window are rendered together
  * (`synthesizeFleet` with `onlyIds`, so one bot's change costs one bot's work) and published as
@@ -148,12 +172,12 @@ export class ResyncQueue {
   /** close() is publishing what is pending. */
   private closing = false;
   private readonly renderer: BotRenderer;
-  private readonly modelOptions: ModelOptions;
+  private readonly model: ModelOptions;
   private state: { lastPublishOk?: boolean; lastError?: string; lastPublishAt?: Date; lastCommit?: string; reconciled: boolean; reconcileRefused?: string } = { reconciled: false };
 
   constructor(private readonly opts: ResyncOptions) {
     this.renderer = new BotRenderer(opts.settings);
-    this.modelOptions = modelOptions(opts.settings);
+    this.model = modelOptions(opts.settings);
   }
 
   /** Starts the periodic full reconcile (the first one runs at once). */
@@ -295,153 +319,209 @@ export class ResyncQueue {
   private arriving = 0;
 
   /**
-   * One render + publish of everything pending (or the whole fleet). The workspace syncs with the
-   * remote first; meanwhile the coalescing window (from the oldest pending id) runs out, and only
-   * then are the pending ids taken, so the git sync costs no latency. A rejected push calls the
-   * render again with the same ids.
+   * One render + publish of everything pending (or the whole fleet), in named phases (Flux
+   * kustomize-controller style), each readable alone:
+   *
+   * - {@link waitForWindow}: inside the publisher's callback, after its git sync, so the sync
+   *   overlaps the coalescing window; then {@link take} the pending ids;
+   * - {@link getSource}: read the documents (all, or the taken ids);
+   * - {@link build}: validate them (and refuse an empty source or a mass removal);
+   * - {@link apply}: render into the work tree and say what the commit is;
+   * - then {@link onPublished}, {@link onRefused} or {@link onFailed}, and {@link queueSecrets}.
+   *
+   * A rejected push calls the callback again with the same ids (already taken).
    */
   private async cycle(opts: { noWindow?: boolean } = {}): Promise<void> {
-    const full = this.fullWanted;
-    const start = Date.now();
-    const oldest = Math.min(...this.pending.values(), full ? this.fullSince : Infinity);
-    const quiet = full || opts.noWindow ? 0 : this.opts.coalesceMs ?? DEFAULT_COALESCE_MS;
-    const takeAt = full || opts.noWindow ? start : oldest + quiet;
-    const cap = full || opts.noWindow ? start : oldest + (this.opts.coalesceMaxMs ?? Math.max(2000, 10 * quiet));
-    let taken: Map<string, number> | undefined;
-    let ids = new Set<string>();
-    let waiters: Waiter[] = [];
-    let fullWaiters: Waiter[] = [];
-    let since = start;
-    const take = () => {
-      if (taken) return;
-      taken = new Map(this.pending);
-      ids = new Set(taken.keys());
-      waiters = this.waiters.splice(0);
-      since = Math.min(...taken.values(), full ? this.fullSince : Infinity);
-      this.pending.clear();
-      if (full) {
-        fullWaiters = this.fullWaiters.splice(0);
-        this.fullWanted = false;
-      }
-      this.opts.metrics?.pending.set(0);
-    };
-    const log = this.opts.logger;
-
-    let result: SynthResult | undefined;
-    let skippedEmpty = false;
-    let refused: string | undefined;
-    // Where a cycle's time goes (last attempt): coalescing window, git sync (overlapping the
-    // window), read, render, commit + push.
-    const timing = { waitMs: 0, syncMs: 0, readMs: 0, renderMs: 0, gitMs: 0 };
-    let renderedAt = 0;
+    const c = this.newCycle(opts.noWindow ?? false);
     try {
       const outcome = await this.opts.publisher.publish(async (outDir) => {
-        if (!taken) {
-          timing.syncMs = Date.now() - start;
-          // Trailing window: wait until no event arrived for `coalesceMs` and none is still being
-          // written to the source (a burst), but never longer than `coalesceMaxMs`.
-          for (;;) {
-            const now = Date.now();
-            let due = Math.min(Math.max(takeAt, this.lastArrivalAt + quiet), cap);
-            if (this.arriving > 0 && quiet > 0) due = Math.min(Math.max(due, now + 5), cap);
-            if (due <= now || this.closed) break;
-            await this.nap(due - now);
-          }
-          take();
-          timing.waitMs = Date.now() - since;
+        if (!c.taken) {
+          c.timing.syncMs = Date.now() - c.start;
+          await this.waitForWindow(c);
+          this.take(c);
+          c.timing.waitMs = Date.now() - c.since;
         }
         const t0 = Date.now();
-        const docs = full ? await this.opts.store.readAll() : await this.opts.store.readIds(ids);
-        timing.readMs = Date.now() - t0;
-        if (full && docs.bots.length + docs.bot_schedules.length === 0) {
-          // Never prune by accident: an empty source changes nothing.
-          skippedEmpty = true;
-          return null;
-        }
-        const fleet = buildFleet(docs, this.modelOptions);
-        if (full && !this.opts.allowMassDelete) {
-          // A partial or wrong source must not turn into mass deletion (same limit as publish).
-          refused = massRemoval(fleet, outDir, this.opts.settings.shards);
-          if (refused) return null;
-        }
-        result = await synthesizeFleet(fleet, {
-          outDir,
-          settings: this.opts.settings,
-          onlyIds: full ? undefined : ids,
-          renderer: full ? undefined : this.renderer,
-          workers: full ? undefined : 0,
-        });
-        renderedAt = Date.now();
-        timing.renderMs = renderedAt - t0 - timing.readMs;
-        if (result.written.length + result.removed.length === 0) return null;
-        return commitMessage(result, full, ids);
+        const docs = await this.getSource(c);
+        c.timing.readMs = Date.now() - t0;
+        const fleet = this.build(c, docs, outDir);
+        if (!fleet) return null;
+        const message = await this.apply(c, fleet, outDir);
+        c.renderedAt = Date.now();
+        c.timing.renderMs = c.renderedAt - t0 - c.timing.readMs;
+        return message;
       });
-      timing.gitMs = Date.now() - renderedAt;
-      take();
-      if (refused) {
-        // Not retried in a loop (the next periodic reconcile tries again); events go on meanwhile.
-        this.state = { ...this.state, reconcileRefused: refused };
-        log.error({ mode: 'reconcile', err: refused }, 'full reconcile refused');
-        for (const [id, t] of taken!) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
-        this.opts.metrics?.pending.set(this.pending.size);
-        this.release(fullWaiters, { published: false, error: refused });
-        // Ids taken by this cycle are rendered by the next (partial) one; their waiters move along.
-        this.waiters.unshift(...waiters);
-        return;
-      }
-      this.failures = 0;
-      this.state = {
-        ...this.state,
-        lastPublishOk: true,
-        lastError: undefined,
-        lastPublishAt: new Date(),
-        reconciled: this.state.reconciled || (full && !skippedEmpty),
-        reconcileRefused: full && !skippedEmpty ? undefined : this.state.reconcileRefused,
-      };
-      const mode = full ? 'reconcile' : 'events';
-      if (outcome.pushed) {
-        this.state.lastCommit = outcome.commit;
-        this.opts.metrics?.commits.inc({ mode });
-      }
-      this.opts.metrics?.resyncSeconds.observe({ mode }, (Date.now() - since) / 1000);
-      if (skippedEmpty) log.warn('full reconcile skipped: the source holds no bot and no schedule (nothing is removed)');
-      const r = result as SynthResult | undefined;
-      if (r) {
-        for (const e of r.errors) log.warn({ problem: e }, 'bot not rendered; its previous manifest is kept');
-        log.info(
-          { mode, bots: full ? r.fleet.specs.length : ids.size, written: r.written.length, removed: r.removed.length, commit: outcome.commit, attempts: outcome.attempts, ms: Date.now() - since, ...timing, botIds: full ? undefined : [...ids].slice(0, 20) },
-          outcome.pushed ? 'published' : 'nothing to publish',
-        );
-      }
-      this.release(waiters, { published: true, commit: outcome.commit });
-      this.release(fullWaiters, { published: true, commit: outcome.commit });
+      c.timing.gitMs = Date.now() - c.renderedAt;
+      this.take(c);
+      if (c.refused) this.onRefused(c, c.refused);
+      else this.onPublished(c, outcome);
     } catch (e) {
-      take(); // a failed sync never reached the render: what is pending now is what failed
-      const message = (e as Error).message;
-      this.failures++;
-      this.lastFailureAt = Date.now();
-      this.state = { ...this.state, lastPublishOk: false, lastError: message };
-      this.opts.metrics?.pushFailures.inc();
-      // Put everything back: a later cycle (or the next reconcile) publishes it.
-      for (const [id, t] of taken!) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
-      if (full) {
-        this.fullWanted = true;
-        this.fullSince = Math.min(this.fullSince || since, since);
-      }
-      this.opts.metrics?.pending.set(this.pending.size);
-      log.error({ mode: full ? 'reconcile' : 'events', pending: this.pending.size, failures: this.failures, err: message }, 'publish failed; will retry');
-      this.release(waiters, { published: false, error: message });
-      this.release(fullWaiters, { published: false, error: message });
+      this.take(c); // a failed sync never reached the render: what is pending now is what failed
+      this.onFailed(c, (e as Error).message);
     }
+    this.queueSecrets(c);
+  }
 
-    const r = result as SynthResult | undefined;
-    if (r && this.opts.secrets) {
-      // In order, but off the render path: thousands of Secret writes after a full reconcile
-      // must not hold back the next event's commit.
-      const published = this.failures === 0;
-      const result = r;
-      this.secretsChain = this.secretsChain.then(() => this.syncSecrets(result, full, ids, published));
+  /** The state of one cycle: its window, what it took, what it rendered, where its time went. */
+  private newCycle(noWindow: boolean): CycleState {
+    const full = this.fullWanted;
+    const start = Date.now();
+    const immediate = full || noWindow;
+    const oldest = Math.min(...this.pending.values(), full ? this.fullSince : Infinity);
+    const quiet = immediate ? 0 : this.opts.coalesceMs ?? DEFAULT_COALESCE_MS;
+    return {
+      full,
+      start,
+      quiet,
+      takeAt: immediate ? start : oldest + quiet,
+      cap: immediate ? start : oldest + (this.opts.coalesceMaxMs ?? Math.max(2000, 10 * quiet)),
+      ids: new Set(),
+      waiters: [],
+      fullWaiters: [],
+      since: start,
+      skippedEmpty: false,
+      timing: { waitMs: 0, syncMs: 0, readMs: 0, renderMs: 0, gitMs: 0 },
+      renderedAt: 0,
+    };
+  }
+
+  /**
+   * Trailing window: waits until no event arrived for `coalesceMs` and none is still being
+   * written to the source (a burst), but never longer than `coalesceMaxMs`.
+   */
+  private async waitForWindow(c: CycleState): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      let due = Math.min(Math.max(c.takeAt, this.lastArrivalAt + c.quiet), c.cap);
+      if (this.arriving > 0 && c.quiet > 0) due = Math.min(Math.max(due, now + 5), c.cap);
+      if (due <= now || this.closed) return;
+      await this.nap(due - now);
     }
+  }
+
+  /** Takes the pending ids and their waiters into the cycle (once). */
+  private take(c: CycleState): void {
+    if (c.taken) return;
+    c.taken = new Map(this.pending);
+    c.ids = new Set(c.taken.keys());
+    c.waiters = this.waiters.splice(0);
+    c.since = Math.min(...c.taken.values(), c.full ? this.fullSince : Infinity);
+    this.pending.clear();
+    if (c.full) {
+      c.fullWaiters = this.fullWaiters.splice(0);
+      this.fullWanted = false;
+    }
+    this.opts.metrics?.pending.set(0);
+  }
+
+  /** Reads the documents the cycle renders: the whole fleet, or the taken ids. */
+  private getSource(c: CycleState): Promise<FleetDocuments> {
+    return c.full ? this.opts.store.readAll() : this.opts.store.readIds(c.ids);
+  }
+
+  /**
+   * Validates the documents; undefined when a full reconcile must not go on: an empty source
+   * (never prune by accident) or a mass removal without `allowMassDelete` (a partial or wrong
+   * source; same limit as publish). Documents of unknown owner make the render remove nothing.
+   */
+  private build(c: CycleState, docs: FleetDocuments, outDir: string): Fleet | undefined {
+    if (c.full && docs.bots.length + docs.bot_schedules.length === 0) {
+      c.skippedEmpty = true;
+      return undefined;
+    }
+    const fleet = buildFleet(docs, this.model);
+    if (c.full && !this.opts.allowMassDelete) {
+      c.refused = massRemoval(fleet, outDir, this.opts.settings.shards);
+      if (c.refused) return undefined;
+    }
+    return fleet;
+  }
+
+  /** Renders into the work tree; the commit message, or null when no file changed. */
+  private async apply(c: CycleState, fleet: Fleet, outDir: string): Promise<string | null> {
+    c.result = await synthesizeFleet(fleet, {
+      outDir,
+      settings: this.opts.settings,
+      onlyIds: c.full ? undefined : c.ids,
+      renderer: c.full ? undefined : this.renderer,
+      workers: c.full ? undefined : 0,
+    });
+    if (c.result.written.length + c.result.removed.length === 0) return null;
+    return commitMessage(c.result, c.full, c.ids);
+  }
+
+  /** A full reconcile refused (mass removal): not retried in a loop; events go on meanwhile. */
+  private onRefused(c: CycleState, refused: string): void {
+    this.state = { ...this.state, reconcileRefused: refused };
+    this.opts.logger.error({ mode: 'reconcile', err: refused }, 'full reconcile refused');
+    this.putBack(c);
+    this.release(c.fullWaiters, { published: false, error: refused });
+    // Ids taken by this cycle are rendered by the next (partial) one; their waiters move along.
+    this.waiters.unshift(...c.waiters);
+  }
+
+  /** The cycle's changes are pushed (or needed no commit): state, metrics, log, waiters. */
+  private onPublished(c: CycleState, outcome: { commit?: string; pushed: boolean; attempts: number }): void {
+    const log = this.opts.logger;
+    this.failures = 0;
+    this.state = {
+      ...this.state,
+      lastPublishOk: true,
+      lastError: undefined,
+      lastPublishAt: new Date(),
+      reconciled: this.state.reconciled || (c.full && !c.skippedEmpty),
+      reconcileRefused: c.full && !c.skippedEmpty ? undefined : this.state.reconcileRefused,
+    };
+    const mode = c.full ? 'reconcile' : 'events';
+    if (outcome.pushed) {
+      this.state.lastCommit = outcome.commit;
+      this.opts.metrics?.commits.inc({ mode });
+    }
+    this.opts.metrics?.resyncSeconds.observe({ mode }, (Date.now() - c.since) / 1000);
+    if (c.skippedEmpty) log.warn('full reconcile skipped: the source holds no bot and no schedule (nothing is removed)');
+    const r = c.result;
+    if (r) {
+      for (const e of r.errors) log.warn({ problem: e }, 'bot not rendered; its previous manifest is kept');
+      log.info(
+        { mode, bots: c.full ? r.fleet.specs.length : c.ids.size, written: r.written.length, removed: r.removed.length, commit: outcome.commit, attempts: outcome.attempts, ms: Date.now() - c.since, ...c.timing, botIds: c.full ? undefined : [...c.ids].slice(0, 20) },
+        outcome.pushed ? 'published' : 'nothing to publish',
+      );
+    }
+    this.release(c.waiters, { published: true, commit: outcome.commit });
+    this.release(c.fullWaiters, { published: true, commit: outcome.commit });
+  }
+
+  /** The publish failed: everything goes back to pending and is retried with backoff. */
+  private onFailed(c: CycleState, message: string): void {
+    this.failures++;
+    this.lastFailureAt = Date.now();
+    this.state = { ...this.state, lastPublishOk: false, lastError: message };
+    this.opts.metrics?.pushFailures.inc();
+    this.putBack(c);
+    if (c.full) {
+      this.fullWanted = true;
+      this.fullSince = Math.min(this.fullSince || c.since, c.since);
+    }
+    this.opts.logger.error({ mode: c.full ? 'reconcile' : 'events', pending: this.pending.size, failures: this.failures, err: message }, 'publish failed; will retry');
+    this.release(c.waiters, { published: false, error: message });
+    this.release(c.fullWaiters, { published: false, error: message });
+  }
+
+  /** Returns the cycle's ids to pending (keeping the earliest arrival of each). */
+  private putBack(c: CycleState): void {
+    for (const [id, t] of c.taken!) if (!this.pending.has(id) || this.pending.get(id)! > t) this.pending.set(id, t);
+    this.opts.metrics?.pending.set(this.pending.size);
+  }
+
+  /**
+   * Secrets of what was rendered, in order but off the render path: thousands of Secret writes
+   * after a full reconcile must not hold back the next event's commit.
+   */
+  private queueSecrets(c: CycleState): void {
+    const r = c.result;
+    if (!r || !this.opts.secrets) return;
+    const published = this.failures === 0;
+    this.secretsChain = this.secretsChain.then(() => this.syncSecrets(r, c.full, c.ids, published));
   }
 
   private async syncSecrets(r: SynthResult, full: boolean, ids: ReadonlySet<string>, published: boolean): Promise<void> {
@@ -449,7 +529,7 @@ export class ResyncQueue {
     const specs: BotSpec[] = full ? r.fleet.specs : r.fleet.specs.filter((s) => ids.has(s.id));
     try {
       // Deleting the Secret of a gone bot waits until its manifest is gone from Git.
-      if (full && published) {
+      if (full && published && mayRemove(r.fleet)) {
         await secrets.syncAll(specs, r.fleet.failedIds);
       } else if (full) {
         await secrets.syncSome(specs, []);
@@ -481,6 +561,7 @@ export class ResyncQueue {
 
 /** Why a full render would remove too many bot files, or undefined when it is within the limit. */
 export function massRemoval(fleet: Fleet, outDir: string, shards: number): string | undefined {
+  if (!mayRemove(fleet)) return undefined; // the render removes nothing
   const existing = listBotFiles(outDir);
   const desired = new Set(fleet.specs.map((s) => botFilePath(s.id, s.fileName, shards)));
   const remove = existing.filter((f) => !desired.has(f.relPath) && !fleet.failedIds.has(f.id));

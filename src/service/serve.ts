@@ -61,6 +61,8 @@ export interface ServeOptions {
   readonly maxQueryJobs?: number;
   /** Where a new durable consumer starts: `new` (default) or `all` the stream keeps (see events.ts). */
   readonly eventsFrom?: 'new' | 'all';
+  /** Deliveries after which a failing event is terminated as poison (default 20, see events.ts). */
+  readonly maxDeliveries?: number;
   /** Full reconcile period (default 5 min; 0 = only at start). */
   readonly reconcileMs?: number;
   /** Let a full reconcile remove more than max(10, 20 %) of the bot files. */
@@ -268,6 +270,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
               subjectPrefix: opts.subjectPrefix,
               streamCheckMs: opts.streamCheckMs,
               deliverPolicy: opts.eventsFrom,
+              maxDeliveries: opts.maxDeliveries,
             });
             if (stopping) await subscription.stop();
             return;

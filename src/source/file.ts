@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import * as jsyaml from 'js-yaml';
 import { FleetsynthError } from '../errors';
 import type { FleetDocuments } from '../model/document';
+import { measure } from '../model/limits';
+import { printable } from '../model/printable';
 
 /** Raised when a source cannot be read or is not a fleet; nothing is changed then. */
 export class SourceError extends FleetsynthError {
@@ -22,13 +24,21 @@ export function parseFleetText(text: string, origin: string): FleetDocuments {
       try {
         data = jsyaml.load(text, { filename: origin });
       } catch {
-        throw new SourceError(`${origin}: not valid JSON or YAML: ${(e as Error).message}`);
+        throw new SourceError(printable(`${origin}: not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`));
       }
     } else {
-      throw new SourceError(`${origin}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+      throw new SourceError(printable(`${origin}: not valid YAML: ${(e as Error).message.split('\n')[0]}`));
     }
   }
   if (data === null || data === undefined) return { bots: [], bot_schedules: [] };
+  if (MAY_HOLD_ALIAS.test(text)) {
+    // js-yaml shares one object per anchor, so a 1 KB file of nested aliases parses fast into
+    // billions of values that every later step (hash, render) would walk: bound the expansion.
+    const limit = maxExpandedValues(text);
+    if (measure(data, Infinity, limit)?.tooLarge) {
+      throw new SourceError(`${origin}: YAML aliases expand to more than ${limit} values (an alias bomb?); write the repeated parts out or use fewer nested aliases`);
+    }
+  }
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new SourceError(`${origin}: a fleet file is a map with "bots" and "bot_schedules" lists`);
   }
@@ -40,6 +50,17 @@ export function parseFleetText(text: string, origin: string): FleetDocuments {
     throw new SourceError(`${origin}: neither "bots" nor "bot_schedules" found; is this a fleet file?`);
   }
   return { bots: (bots as unknown[] | null) ?? [], bot_schedules: (schedules as unknown[] | null) ?? [] };
+}
+
+/** A YAML alias (`*name` after a space, `[`, `{`, `,`, `:` or `-`), or something that looks like one. */
+const MAY_HOLD_ALIAS = /(?:^|[\s[{,:-])\*[^\s,[\]{}]/;
+
+/**
+ * Most values a fleet file may expand to through aliases: generous for real files (a shared
+ * `custom` block for thousands of bots), linear in the file's size, so never a bomb.
+ */
+export function maxExpandedValues(text: string): number {
+  return Math.max(1_000_000, 4 * text.length);
 }
 
 /** Reads a fleet file from disk. */

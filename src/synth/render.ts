@@ -6,6 +6,7 @@ import { findLeaks } from '../model/secrets';
 import type { RenderSettings } from '../settings';
 import { botFilePath } from './shard';
 import { TemplateCache } from './template';
+import { validateObjects } from './validate';
 import { stringifyDocuments } from './yaml';
 
 /** One bot's file: where it goes and its exact bytes. */
@@ -82,10 +83,14 @@ export class BotRenderer {
   constructor(
     /** The settings every bot is rendered with. */
     readonly settings: RenderSettings,
-    opts: { templates?: boolean } = {},
+    opts: { templates?: boolean; validate?: boolean } = {},
   ) {
-    this.templates = opts.templates === false || settings.customize ? null : new TemplateCache((spec) => this.toJson(spec));
+    this.validate = opts.validate ?? true;
+    this.templates = opts.templates === false || settings.customize ? null : new TemplateCache((spec) => this.toJson(spec), this.validate);
   }
+
+  /** Whether every object is checked as the API server does before it is returned (default true). */
+  readonly validate: boolean;
 
   /** The API objects of one bot, as cdk8s's `Chart.toJson()` returns them. */
   toJson(spec: BotSpec): unknown[] {
@@ -137,7 +142,7 @@ export class BotRenderer {
 
   /** One bot's file, leak-scanned. */
   render(spec: BotSpec): RenderedBot {
-    const { text, objects } = this.templates ? this.templates.text(spec) : directText(this.toJson(spec));
+    const { text, objects } = this.templates ? this.templates.text(spec) : directText(this.toJson(spec), this.validate);
     return {
       id: spec.id,
       kind: spec.kind,
@@ -149,6 +154,7 @@ export class BotRenderer {
   }
 }
 
-function directText(objects: unknown[]): { text: string; objects: number } {
+function directText(objects: unknown[], validate: boolean): { text: string; objects: number } {
+  if (validate) validateObjects(objects);
   return { text: stringifyDocuments(objects), objects: objects.length };
 }

@@ -4,7 +4,7 @@ import { renderPlatform } from '../constructs/platform';
 import { FleetsynthError } from '../errors';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
-import { buildFleet, Fleet } from '../model/fleet';
+import { buildFleet, Fleet, unownedProblem } from '../model/fleet';
 import { modelOptions } from '../config/model-options';
 import type { RenderSettings } from '../settings';
 import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
@@ -12,7 +12,7 @@ import { CacheOptions, OutputCache } from './cache';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
-import { isManagedFile, listBotFiles, writeIfChanged } from './writer';
+import { assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged } from './writer';
 
 /**
  * Every shard directory holds this file, so a shard whose last bot is removed still exists in Git:
@@ -23,6 +23,9 @@ import { isManagedFile, listBotFiles, writeIfChanged } from './writer';
 export const SHARD_MARKER = '.fleetsynth-shard';
 const SHARD_MARKER_TEXT =
   '# Managed by fleetsynth: keeps this shard directory (and its Argo CD Application) alive when it holds no bot.\n';
+
+/** Directory of the live service's own manifests under the output root. */
+const PLATFORM_DIR = 'platform';
 
 /** Raised when the source holds no document at all: never a reason to delete every manifest. */
 export class EmptySourceError extends FleetsynthError {
@@ -117,6 +120,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const write = opts.write ?? true;
   const only = opts.onlyIds;
   const specs = only ? fleet.specs.filter((s) => only.has(s.id)) : fleet.specs;
+  assertPlainOutputTree(opts.outDir, [BOTS_DIR, PLATFORM_DIR]);
   const existingFiles = listBotFiles(opts.outDir, { remember: !opts.cache?.off });
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
@@ -125,6 +129,8 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   }
 
   const errors = fleet.errors.filter((e) => !only || (e.id !== undefined && only.has(e.id))).map((e) => e.toString());
+  const unowned = unownedProblem(fleet);
+  if (unowned) errors.push(unowned);
   const keepIds = new Set(fleet.failedIds);
   const desired = new Set<string>();
   const written: string[] = [];
@@ -139,8 +145,9 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
     }
     if (item.status === 'leak') {
       errors.push(
-        `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: secret value of config key(s) ${item.leaks.join(', ')} ` +
-          'found in the rendered manifest; file not written (add the key to --secret-keys or report a bug)',
+        `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}: the value of secret config key(s) ${item.leaks.join(', ')} ` +
+          'also appears in the rendered manifest, so the file is not written (its previous file is kept): ' +
+          'if that value is not secret, rename the config key; if it is, it equals public manifest text (guessable): change it',
       );
       keepIds.add(item.id);
       continue;
@@ -158,7 +165,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   for (const f of existingFiles) {
     if (desired.has(f.relPath)) continue;
     if (only && !only.has(f.id)) continue;
-    if (keepIds.has(f.id)) {
+    if (keepIds.has(f.id) || unowned) {
       kept.push(f.relPath);
       continue;
     }

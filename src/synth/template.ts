@@ -1,4 +1,5 @@
 import type { BotSpec } from '../model/bot';
+import { DeferredCheck, ObjectValidationError, deferredChecks, objectProblems, runDeferredChecks, validateObjects } from './validate';
 import { HOLE_MARK, YamlTemplate, compileTemplate, fillTemplate, stringifyDocuments } from './yaml';
 
 /**
@@ -132,6 +133,25 @@ const PROBE_UNREAD: Partial<BotSpec> = {
 export interface ShapeTemplate {
   readonly yaml: YamlTemplate;
   readonly objects: number;
+  /** API-server checks of the values that differ per bot (the rest was checked once, on the shape's bot). */
+  readonly checks: readonly DeferredCheck[];
+}
+
+const HOLES = /\u0000(\d+)\u0000/g;
+const fillHoles = (values: readonly string[]) => (s: string) => s.replace(HOLES, (_, i: string) => values[Number(i)]);
+
+/** A marked value as literal text and hole numbers; undefined when it holds no hole. */
+function splitHoles(s: string): Array<string | number> | undefined {
+  if (!s.includes(HOLE_MARK)) return undefined;
+  const parts: Array<string | number> = [];
+  let last = 0;
+  for (const m of s.matchAll(HOLES)) {
+    if (m.index! > last) parts.push(s.slice(last, m.index));
+    parts.push(Number(m[1]));
+    last = m.index! + m[0].length;
+  }
+  if (last < s.length) parts.push(s.slice(last));
+  return parts;
 }
 
 /** A rendered file: its text and its number of objects. */
@@ -150,7 +170,11 @@ export class TemplateCache {
   filled = 0;
   direct = 0;
 
-  constructor(private readonly render: (spec: BotSpec) => unknown[]) {}
+  constructor(
+    private readonly render: (spec: BotSpec) => unknown[],
+    /** Check every bot's objects as the API server does (see validate.ts); off only in tests of the substitution itself. */
+    private readonly validate = true,
+  ) {}
 
   /** Number of shapes seen (with and without a usable template). */
   get shapes(): number {
@@ -164,17 +188,20 @@ export class TemplateCache {
       const t = this.byShape.get(shape.key);
       if (t) {
         this.filled++;
+        if (this.validate && t.checks.length > 0) runDeferredChecks(t.checks, shape.values, fillHoles(shape.values));
         return { text: fillTemplate(t.yaml, shape.values), objects: t.objects };
       }
       if (t === undefined) {
-        const own = this.learn(spec, shape);
+        const { problems, ...own } = this.learn(spec, shape);
         if (this.byShape.get(shape.key)) this.filled++;
         else this.direct++;
+        if (this.validate && problems.length > 0) throw new ObjectValidationError(problems);
         return own;
       }
     }
     this.direct++;
     const objects = this.render(spec);
+    if (this.validate) validateObjects(objects);
     return { text: stringifyDocuments(objects), objects: objects.length };
   }
 
@@ -191,11 +218,11 @@ export class TemplateCache {
    * direct rendering is part of the check, and its file either way (a template that passes gives
    * exactly these bytes).
    */
-  private learn(spec: BotSpec, shape: Shape): RenderedText {
+  private learn(spec: BotSpec, shape: Shape): RenderedText & { problems: string[] } {
     const own = this.render(spec);
     const text = stringifyDocuments(own);
     this.byShape.set(shape.key, this.build(spec, shape, text, own.length));
-    return { text, objects: own.length };
+    return { text, objects: own.length, problems: this.validate ? objectProblems(own) : [] };
   }
 
   /** The templates built so far (plain data), to seed another thread's cache. */
@@ -217,7 +244,11 @@ export class TemplateCache {
       const probeValues = shape.values.map((_, i) => probeValue(i));
       const probe = this.render(withValues(spec, probeValue, PROBE_UNREAD));
       if (fillTemplate(yaml, probeValues) !== stringifyDocuments(probe)) return null;
-      return { yaml, objects: marked.length };
+      // A structural problem with holes (a selector and a label from different values) cannot be
+      // decided per value: such a shape is rendered and validated directly, bot by bot.
+      const { checks, problems } = deferredChecks(marked, splitHoles);
+      if (problems.length > 0) return null;
+      return { yaml, objects: marked.length, checks };
     } catch {
       // A construct refused a marker or probe value: this shape is rendered directly.
       return null;

@@ -1,8 +1,41 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { FleetsynthError } from '../errors';
 import { FLEETSYNTH_LABEL } from '../model/labels';
 import { BOTS_DIR, BOT_FILE_PATTERN } from './shard';
+
+/** The output tree holds something fleetsynth must not write through (a symbolic link). */
+export class OutputTreeError extends FleetsynthError {
+  constructor(message: string) {
+    super(message, { hint: 'nothing was written through the link; replace it in the repository (or the output directory) and run again' });
+  }
+}
+
+function linkError(outDir: string, rel: string): OutputTreeError {
+  return new OutputTreeError(
+    `${path.join(outDir, rel)} is a symbolic link; fleetsynth never writes through links in its output tree (the files would land outside it, and never in Git): replace it by a plain ${rel.includes('/') ? 'file or directory' : 'directory'}`,
+  );
+}
+
+/**
+ * Refuses an output tree in which a path fleetsynth writes is a symbolic link: `bots/`, a shard
+ * directory, `platform/` or a file in it. (Links inside shard directories are refused by
+ * listBotFiles, which reads them anyway.) Costs two directory reads.
+ */
+export function assertPlainOutputTree(outDir: string, dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    let entries: fs.Dirent[];
+    try {
+      if (fs.lstatSync(path.join(outDir, dir)).isSymbolicLink()) throw linkError(outDir, dir);
+      entries = fs.readdirSync(path.join(outDir, dir), { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+      throw e;
+    }
+    for (const e of entries) if (e.isSymbolicLink()) throw linkError(outDir, `${dir}/${e.name}`);
+  }
+}
 
 /** A bot file found in an output tree. */
 export interface ExistingBotFile {
@@ -82,6 +115,7 @@ function shardFiles(dir: string, prefix: string, name: string, memo: Map<string,
   const files: ExistingBotFile[] = [];
   for (const f of fs.readdirSync(dir, { withFileTypes: true })) {
     const n = f.name;
+    if (f.isSymbolicLink() && (BOT_FILE_PATTERN.test(n) || n.startsWith('.fleetsynth'))) throw linkError(path.dirname(path.dirname(dir)), `${prefix}${n}`);
     // `(bot|schedule)-<id>.yaml`: the id is between the first '-' and the extension.
     if (n.endsWith('.yaml') && BOT_FILE_PATTERN.test(n) && f.isFile()) files.push({ relPath: prefix + n, id: n.slice(n.indexOf('-') + 1, -5) });
   }

@@ -44,7 +44,7 @@ export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMa
   }
   for (const [key, old] of a) {
     if (b.has(key)) continue;
-    if (old.id !== undefined && opts.failedIds?.has(old.id)) {
+    if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) {
       kept.push(old.path);
       continue;
     }

@@ -8,6 +8,7 @@ import { SynthResult, synthesize } from '../../synth/synth';
 import { diffTrees } from './compare';
 import { readTreeFromDir, readTreeFromGit } from './tree';
 import { DiffBaseError, FleetDiff } from './types';
+import { mayRemove } from '../../model/fleet';
 
 /** What to compare a render with: a directory, or a path inside a commit of a local repository. */
 export type DiffBase = { readonly dir: string } | { readonly repo: string; readonly ref: string; readonly path: string };
@@ -44,7 +45,7 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
       write: false,
       collect: true,
     });
-    const diff = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds });
+    const diff = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
     return { diff, synth };
   } finally {
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });

@@ -55,6 +55,8 @@ export interface DiffOptions {
   readonly base?: string;
   /** Ids whose documents failed: their base files are kept, not removed. */
   readonly failedIds?: ReadonlySet<string>;
+  /** Every base bot file missing from the render is kept, not removed (a document of unknown owner). */
+  readonly keepAll?: boolean;
   /** Only these bot ids are compared (a partial render); platform files are then skipped. */
   readonly onlyIds?: ReadonlySet<string>;
   /** Compare platform files; default: when the current tree has any. */

@@ -2,6 +2,7 @@
 // ephemeral Job, whose result the runtime uploads to the query-results bucket (SPEC §4.3).
 import type { Logger } from 'pino';
 import { renderQueryJob } from '../../constructs/query-job';
+import { objectProblems } from '../../synth/validate';
 import type { BotSpec } from '../../model/bot';
 import type { RenderSettings } from '../../settings';
 import type { KubeAccess } from '../kube';
@@ -52,6 +53,13 @@ export async function queryScheduled(q: ScheduledQuery): Promise<Envelope> {
   });
   const name = (job.metadata as { name: string }).name;
   const log = q.logger.child({ bot_id: q.spec.id, job: name });
+  // Checked as the API server would, before a pod is asked for (a refused Job is a 500 either way,
+  // but this one names the field and costs no API call).
+  const problems = objectProblems([job]);
+  if (problems.length > 0) {
+    log.error({ problems }, 'query job would be refused by the API server');
+    throw new QueryFailure(`query job would be refused by the API server: ${problems[0]}`);
+  }
   const deadline = Date.now() + q.timeoutSec * 1000;
 
   try {

@@ -22,8 +22,15 @@ export const DEFAULT_TIMEOUT_SEC = 30;
 export const MAX_TIMEOUT_SEC = 300;
 /** Request body limit (SPEC §4.1). */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-/** Time allowed to receive a whole request; the response itself has no server-side limit but the query's own. */
-export const REQUEST_TIMEOUT_MS = (MAX_TIMEOUT_SEC + 30) * 1000;
+/** Time allowed to receive a request's headers: a slow (slowloris) client is cut off after it. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Time allowed to receive a whole request (headers and a body of at most 1 MiB). The response is
+ * not limited by it: only by the query's own timeout (at most 300 s) and its safety net.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** Connections open at once; beyond it new ones are refused (each idle one costs a socket). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Default cap on scheduled-bot query Jobs running at once: each is a pod in the cluster. */
 export const DEFAULT_MAX_QUERY_JOBS = 20;
 /** Slack of the per-request safety net over the query's own timeout (Job cleanup, result download). */
@@ -58,6 +65,12 @@ export interface QueryServerOptions {
   pollIntervalMs?: number;
   /** Scheduled-bot query Jobs running at once; beyond it a query fails at once (500). @default 20 */
   maxQueryJobs?: number;
+  /** Time to receive a request's headers. @default 10 s */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request (not the response). @default 30 s */
+  requestTimeoutMs?: number;
+  /** Connections open at once; more are refused. @default 1024 */
+  maxConnections?: number;
 }
 
 /** A running query server. */
@@ -236,7 +249,14 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
     }
   };
 
-  const server = http.createServer((req, res) => {
+  // the0's 60 s write timeout made every timeout_sec > 60 fail (SPEC §9 #14). Node has no write
+  // timeout: these bound only receiving a request (headers in seconds, the whole request in
+  // 30 s), so a slow client cannot hold a connection, while a 300 s query answers in full.
+  const requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout);
+  // How often Node checks those deadlines (its default, 30 s, would let a slow client stay longer).
+  const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4)));
+  const server = http.createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval }, (req, res) => {
     const p = handle(req, res).catch((e) => {
       logger.error({ err: (e as Error).message }, 'query handler failed');
       if (!res.headersSent) send(res, 500, errorEnv('internal error'), 0n);
@@ -245,12 +265,9 @@ export async function startQueryServer(opts: QueryServerOptions): Promise<QueryS
     pending.add(p);
     void p.finally(() => pending.delete(p));
   });
-  // the0's 60 s write timeout made every timeout_sec > 60 fail (SPEC §9 #14). Node has no write
-  // timeout; these bound only how long receiving a request may take, and exceed the 300 s maximum.
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.headersTimeout = REQUEST_TIMEOUT_MS;
   server.timeout = 0;
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
 
   const port = await listen(server, opts.port, opts.host);
   logger.info({ port }, 'query server listening');
