@@ -1,3 +1,4 @@
+import { ConfigError } from '../src/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -140,7 +141,7 @@ test('refuses to reset a directory it did not create', async () => {
   const w = new GitWorkspace({ repo: bare(), branch: 'main', workDir: dir, path: 'dist' });
   await expect(w.sync()).rejects.toBeInstanceOf(WorkspaceError);
   expect(fs.readFileSync(path.join(dir, 'precious.txt'), 'utf8')).toBe('mine\n');
-  expect(() => new GitWorkspace({ repo: 'x', branch: 'main', workDir: dir, path: '../up' })).toThrow(WorkspaceError);
+  expect(() => new GitWorkspace({ repo: 'x', branch: 'main', workDir: dir, path: '../up' })).toThrow(ConfigError);
 });
 
 test('git failures name the command and never show URL credentials', async () => {

@@ -247,20 +247,21 @@ describe('Dockerfile', () => {
   const dep = byKind('Deployment');
   const c = dep.spec.template.spec.containers[0];
 
-  test('multi-stage: node 20 build stage with npm ci, build, prune; node 20 runtime', () => {
+  test('multi-stage: node 20 build stage packs the tarball and installs it without dev dependencies; node 20 runtime', () => {
     expect(froms).toHaveLength(2);
     expect(froms[0]).toMatch(/^FROM node:20-bookworm-slim(@sha256:[0-9a-f]{64})? AS build$/i);
     expect(froms[1]).toMatch(/^FROM (node:20-bookworm-slim|gcr\.io\/distroless\/nodejs20-debian12(:nonroot)?)(@sha256:[0-9a-f]{64})?$/);
     const build = lines.slice(0, lines.indexOf(froms[1])).join('\n');
     expect(build).toMatch(/RUN npm ci\b/);
-    expect(build).toMatch(/npm run build && npm prune --omit=dev/);
+    // The image holds exactly what the published package holds (npm pack runs the prepack build).
+    expect(build).toMatch(/npm pack\b/);
+    expect(build).toMatch(/npm ci --omit=dev/);
   });
 
-  test('runtime: git installed, copies the build output, runs as the uid the manifests use', () => {
+  test('runtime: git installed, copies the installed package, runs as the uid the manifests use', () => {
     const rt = runtime.join('\n');
     expect(rt).toMatch(/apt-get install .*\bgit\b/);
-    expect(rt).toMatch(/COPY --from=build \/app\/node_modules /);
-    expect(rt).toMatch(/COPY --from=build \/app\/lib /);
+    expect(rt).toMatch(/COPY --from=build \/app \.\//);
     const user = runtime.filter((l) => /^USER /.test(l)).pop()!;
     const [uid, gid] = user.replace(/^USER /, '').split(':').map(Number);
     expect(uid).toBe(PLATFORM_UID);
