@@ -127,3 +127,40 @@ describe('mass removal guard', () => {
     await waitFor(async () => (await s.readiness()).ready, 10000, 'ready again');
   });
 });
+
+describe('serve and a rollout recorded in Git', () => {
+  let dir: string;
+  let serve: ServeHandle | undefined;
+  afterEach(async () => {
+    await serve?.stop();
+    serve = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the full reconcile renders every bot with the generation rollout.json gives its wave: it never undoes a canary', async () => {
+    dir = tmpDir('fleetsynth-serve-rollout-');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { publish } = require('../src/gitops/publish') as typeof import('../src/gitops/publish');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { openSource } = require('../src/source') as typeof import('../src/source');
+    const fleet = path.join(dir, 'fleet.yaml');
+    const ids = Array.from({ length: 30 }, (_, i) => `bot${String(i).padStart(3, '0')}`);
+    writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id)), bot_schedules: [] });
+    const repo = bareRepo(dir);
+    const rollout = { version: '1.0.0', health: null };
+    const pub = (image: string) =>
+      publish({ source: openSource(fleet), settings: { ...DEFAULT_SETTINGS, runtimeImage: image }, repo, workDir: path.join(dir, `wd-${image}`), rollout });
+    await pub('rt:1');
+    const started = await pub('rt:2');
+    const canary = new Set(started.rollout!.waveIds);
+    expect(canary.size).toBeGreaterThan(0);
+    const imageOf = (id: string) => /image: (\S+)/.exec(show(repo, fileOf(id)) ?? '')?.[1];
+    // serve runs with the new image already; its reconcile must keep the rollout's split.
+    serve = await startServe(
+      testServeOptions({ source: { file: fleet }, repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }, reconcileMs: 500, logger: memoryLogger('warn').logger }),
+    );
+    writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id, id === ids[29] ? { symbol: 'OWN-CHANGE' } : {})), bot_schedules: [] });
+    await waitFor(() => show(repo, fileOf(ids[29]))?.includes('OWN-CHANGE'), 20000, 'own change reconciled');
+    for (const id of ids) expect(imageOf(id)).toBe(canary.has(id) ? 'rt:2' : 'rt:1');
+  });
+});

@@ -8,6 +8,8 @@ import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
+import { synthesizeGroups } from '../synth/groups';
+import { groupsFromState, readRolloutState } from '../gitops/rollout/plan';
 import { listBotFiles } from '../synth/writer';
 import type { BotStore } from './apply-event';
 import type { ServeMetrics } from './metrics';
@@ -439,13 +441,26 @@ export class ResyncQueue {
 
   /** Renders into the work tree; the commit message, or null when no file changed. */
   private async apply(c: CycleState, fleet: Fleet, outDir: string): Promise<string | null> {
-    c.result = await synthesizeFleet(fleet, {
-      outDir,
-      settings: this.opts.settings,
-      onlyIds: c.full ? undefined : c.ids,
-      renderer: c.full ? undefined : this.renderer,
-      workers: c.full ? undefined : 0,
-    });
+    // A rollout recorded in Git decides each bot's generation; serve never starts or undoes one.
+    const rollout = readRolloutState(outDir);
+    if (rollout) {
+      const ids = c.full ? fleetIdsOf(fleet) : c.ids;
+      const groups = groupsFromState(rollout, ids, this.opts.settings);
+      if (c.full) c.result = await synthesizeGroups(fleet, groups, { outDir });
+      else {
+        const parts = [];
+        for (const g of groups) if (g.ids.size > 0) parts.push(await synthesizeFleet(fleet, { outDir, settings: g.settings, onlyIds: g.ids, workers: 0 }));
+        c.result = parts.length > 0 ? mergePartial(parts) : await synthesizeFleet(fleet, { outDir, settings: groups[0].settings, onlyIds: c.ids, workers: 0 });
+      }
+    } else {
+      c.result = await synthesizeFleet(fleet, {
+        outDir,
+        settings: this.opts.settings,
+        onlyIds: c.full ? undefined : c.ids,
+        renderer: c.full ? undefined : this.renderer,
+        workers: c.full ? undefined : 0,
+      });
+    }
     if (c.result.written.length + c.result.removed.length === 0) return null;
     return commitMessage(c.result, c.full, c.ids);
   }
@@ -593,4 +608,28 @@ export function commitMessage(r: SynthResult, full: boolean, ids: ReadonlySet<st
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Every bot id of a fleet. */
+function fleetIdsOf(fleet: Fleet): Set<string> {
+  const ids = new Set<string>();
+  for (const s of fleet.specs) ids.add(s.id);
+  for (const k of fleet.known) ids.add(k.id);
+  for (const id of fleet.failedIds) ids.add(id);
+  return ids;
+}
+
+/** Partial renders of several generation groups as one result. */
+function mergePartial(all: readonly SynthResult[]): SynthResult {
+  return {
+    ...all[0],
+    objects: all.reduce((n, r) => n + r.objects, 0),
+    written: all.flatMap((r) => r.written).sort(),
+    unchanged: all.reduce((n, r) => n + r.unchanged, 0),
+    removed: all.flatMap((r) => r.removed).sort(),
+    kept: all.flatMap((r) => r.kept).sort(),
+    foreign: [...new Set(all.flatMap((r) => r.foreign))].sort(),
+    errors: [...new Set(all.flatMap((r) => r.errors))],
+    warnings: [...new Set(all.flatMap((r) => r.warnings))],
+  };
 }

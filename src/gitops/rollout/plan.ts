@@ -244,3 +244,21 @@ function applyCommand(state: RolloutState, command: NonNullable<RolloutOptions['
 function waveLine(state: RolloutState, bots: number, fleet: number): string {
   return `rollout: wave ${state.current + 1} of ${state.waves.length} (${state.waves[state.current]} %): ${bots} of ${fleet} bots on generation ${state.to.generation}`;
 }
+
+/**
+ * The generation groups the recorded state assigns, without starting or advancing anything: what
+ * a live resync renders with, so it never undoes or bypasses a rollout. Every bot follows the
+ * generation `rollout.json` gives its wave (with that generation's stored inputs); a new
+ * generation only ever comes from publish.
+ */
+export function groupsFromState(state: RolloutState, ids: Iterable<string>, current: RenderSettings): RenderGroup[] {
+  const to: RenderSettings = { ...settingsFromInputs(state.to.inputs, current), generation: state.to.generation };
+  const from: RenderSettings = { ...settingsFromInputs(state.from.inputs, current), generation: state.from.generation };
+  const onNew = new Set<string>();
+  const onOld = new Set<string>();
+  for (const id of ids) (generationFor(state, id) === 'to' ? onNew : onOld).add(id);
+  return [
+    { settings: to, ids: onNew },
+    { settings: from, ids: onOld },
+  ];
+}
