@@ -10,7 +10,7 @@ import type { RenderSettings } from '../../settings';
 import { FleetsynthError } from '../../errors';
 import { RolloutAction, abortRollout, generationFor, pauseRollout, resumeRollout, startRollout, stepRollout, waveOfBot } from './controller';
 import { describeChange, generationOf, renderInputs, settingsFromInputs } from './generation';
-import type { HealthReader, RolloutTarget } from './health';
+import type { HealthReader, RolloutTarget } from './targets';
 import { DEFAULT_ROLLOUT, ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState, serializeRolloutState } from './state';
 
 /** How publish (or serve) takes part in rollouts. */
