@@ -157,6 +157,7 @@ describe('rollouts through publish', () => {
     expect(seen[1]).toBeLessThan(seen[2]);
     expect(seen[2]).toBe(all.length);
     expect(seen[3]).toBe(all.length);
+    expect(state().history.map((h) => h.bots)).toEqual([canary.length, seen[0] - canary.length, seen[1] - seen[0], seen[2] - seen[1]]);
     const log = git(repo, 'log', '--format=%s', 'main');
     expect(log).toMatch(/fleetsynth rollout: wave 2 of 4 \(10 %\)/);
     expect(log).toMatch(/fleetsynth rollout: done/);
@@ -224,4 +225,25 @@ describe('rollouts through publish', () => {
     expect(state().status).toBe('rolling');
     expect(state().current).toBe(0);
   });
+});
+
+test('fleetsynth rollout status prints the rollout recorded in the repository', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { runCli } = require('../src/cli') as typeof import('../src/cli');
+  const repo = bare();
+  const file = uniq('fleet') + '.json';
+  writeFleetFile(file, docs);
+  const lines: string[] = [];
+  const io = { out: (s: string) => lines.push(s), err: (s: string) => lines.push(s) };
+  const cli = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCli(['node', 'fleetsynth', ...argv], io, { ...env, KUBECONFIG: '/nonexistent' });
+  expect(await cli(['rollout', 'status', '--repo', repo])).toBe(0); // an empty repository: nothing recorded
+  expect(lines).toEqual([expect.stringMatching(/^rollout: none recorded yet/)]);
+  lines.length = 0;
+  expect(await cli(['publish', '--repo', repo, '--source', file, '--work-dir', uniq('wd')])).toBe(0);
+  expect(await cli(['publish', '--repo', repo, '--source', file, '--work-dir', uniq('wd'), '--runtime-image', 'rt:9'])).toBe(0);
+  expect(lines.join('\n')).toMatch(/rollout pending: wave 1 of 4 is committed; its health cannot be read without Kubernetes credentials|rollout: wave 1 of 4 \(1 %\)/);
+  lines.length = 0;
+  expect(await cli(['rollout', 'status', '--repo', repo])).toBe(0);
+  expect(lines[0]).toMatch(/^rollout: rolling — runtimeImage ".*" → "rt:9"$/);
+  expect(lines.join('\n')).toMatch(/wave 1: \d+ bots committed/);
 });

@@ -180,3 +180,12 @@ export function unownedProblem(fleet: Pick<Fleet, 'unowned'>): string | undefine
   if (fleet.unowned === 0) return undefined;
   return `${fleet.unowned} enabled document(s) have no usable bot id, so any bot could be theirs: nothing is removed in this run (fix or delete those documents)`;
 }
+
+/** Every bot id of a fleet: valid, failed and known (validated earlier) alike. */
+export function allBotIds(fleet: Fleet): Set<string> {
+  const ids = new Set<string>();
+  for (const s of fleet.specs) ids.add(s.id);
+  for (const k of fleet.known) ids.add(k.id);
+  for (const id of fleet.failedIds) ids.add(id);
+  return ids;
+}

@@ -3,7 +3,7 @@ import { massDeleteLimit } from '../gitops/publish';
 import { BotSpec, ModelOptions } from '../model/bot';
 import { modelOptions } from '../config/model-options';
 import type { FleetDocuments } from '../model/document';
-import { Fleet, buildFleet, mayRemove } from '../model/fleet';
+import { Fleet, allBotIds, buildFleet, mayRemove } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
@@ -444,14 +444,8 @@ export class ResyncQueue {
     // A rollout recorded in Git decides each bot's generation; serve never starts or undoes one.
     const rollout = readRolloutState(outDir);
     if (rollout) {
-      const ids = c.full ? fleetIdsOf(fleet) : c.ids;
-      const groups = groupsFromState(rollout, ids, this.opts.settings);
-      if (c.full) c.result = await synthesizeGroups(fleet, groups, { outDir });
-      else {
-        const parts = [];
-        for (const g of groups) if (g.ids.size > 0) parts.push(await synthesizeFleet(fleet, { outDir, settings: g.settings, onlyIds: g.ids, workers: 0 }));
-        c.result = parts.length > 0 ? mergePartial(parts) : await synthesizeFleet(fleet, { outDir, settings: groups[0].settings, onlyIds: c.ids, workers: 0 });
-      }
+      const groups = groupsFromState(rollout, c.full ? allBotIds(fleet) : c.ids, this.opts.settings);
+      c.result = await synthesizeGroups(fleet, groups, { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
     } else {
       c.result = await synthesizeFleet(fleet, {
         outDir,
@@ -608,28 +602,4 @@ export function commitMessage(r: SynthResult, full: boolean, ids: ReadonlySet<st
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Every bot id of a fleet. */
-function fleetIdsOf(fleet: Fleet): Set<string> {
-  const ids = new Set<string>();
-  for (const s of fleet.specs) ids.add(s.id);
-  for (const k of fleet.known) ids.add(k.id);
-  for (const id of fleet.failedIds) ids.add(id);
-  return ids;
-}
-
-/** Partial renders of several generation groups as one result. */
-function mergePartial(all: readonly SynthResult[]): SynthResult {
-  return {
-    ...all[0],
-    objects: all.reduce((n, r) => n + r.objects, 0),
-    written: all.flatMap((r) => r.written).sort(),
-    unchanged: all.reduce((n, r) => n + r.unchanged, 0),
-    removed: all.flatMap((r) => r.removed).sort(),
-    kept: all.flatMap((r) => r.kept).sort(),
-    foreign: [...new Set(all.flatMap((r) => r.foreign))].sort(),
-    errors: [...new Set(all.flatMap((r) => r.errors))],
-    warnings: [...new Set(all.flatMap((r) => r.warnings))],
-  };
 }

@@ -16,9 +16,22 @@ export interface SynthGroup {
  * Renders every group into one output root and merges the results as one full render would
  * report them. Files of bots in no group (removed bots) are pruned by the first group's run, so
  * the usual guards (failed and unknown owners keep their files) apply to them unchanged.
+ * `partial`: only the groups' own bots, as a live resync of a few bots renders them (no live
+ * service, no pruning of other files, empty groups skipped).
  */
-export async function synthesizeGroups(fleet: Fleet, groups: readonly SynthGroup[], opts: Omit<SynthOptions, 'settings' | 'onlyIds' | 'platform'>): Promise<SynthResult> {
+export async function synthesizeGroups(
+  fleet: Fleet,
+  groups: readonly SynthGroup[],
+  opts: Omit<SynthOptions, 'settings' | 'onlyIds' | 'platform'> & { readonly partial?: boolean },
+): Promise<SynthResult> {
   if (groups.length === 0) throw new Error('synthesizeGroups: no group');
+  const { partial, ...synthOpts } = opts;
+  if (partial) {
+    const parts = groups.filter((g) => g.ids.size > 0);
+    const results: SynthResult[] = [];
+    for (const g of parts.length > 0 ? parts : groups.slice(0, 1)) results.push(await synthesizeFleet(fleet, { ...synthOpts, settings: g.settings, onlyIds: g.ids }));
+    return mergeResults(results);
+  }
   const grouped = new Set<string>();
   for (const g of groups) for (const id of g.ids) grouped.add(id);
   const strays = listBotFiles(opts.outDir)
@@ -27,7 +40,7 @@ export async function synthesizeGroups(fleet: Fleet, groups: readonly SynthGroup
   const results: SynthResult[] = [];
   for (const [i, g] of groups.entries()) {
     const ids = i === 0 ? new Set([...g.ids, ...strays]) : g.ids;
-    results.push(await synthesizeFleet(fleet, { ...opts, settings: g.settings, onlyIds: ids, platform: i === 0 }));
+    results.push(await synthesizeFleet(fleet, { ...synthOpts, settings: g.settings, onlyIds: ids, platform: i === 0 }));
   }
   const merged = mergeResults(results);
   // A run over chosen ids reports only those ids' document errors: add the ones that name no id.

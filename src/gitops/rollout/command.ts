@@ -1,6 +1,7 @@
 // `fleetsynth rollout status|pause|resume|abort`, and what `publish` needs to take part in
 // rollouts (the health reader from the standard kubeconfig / in-cluster credentials, the version).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { FleetsynthError } from '../../errors';
@@ -61,17 +62,18 @@ export function describeRollout(state: RolloutState | undefined): string[] {
   return lines;
 }
 
-/** Reads `rollout.json` of the remote branch (through a working copy). */
+/** Reads `rollout.json` of the remote branch (through a working copy; a temporary one is removed after). */
 async function remoteState(o: Record<string, unknown>): Promise<RolloutState | undefined> {
-  const ws = new GitWorkspace({
-    repo: String(o.repo),
-    branch: String(o.branch),
-    workDir: (o.workDir as string | undefined) ?? fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'fleetsynth-rollout-')),
-    path: String(o.path),
-  });
-  await ws.sync();
-  const file = path.join(ws.outDir, ROLLOUT_FILE);
-  return fs.existsSync(file) ? parseRolloutState(fs.readFileSync(file, 'utf8')) : undefined;
+  const given = o.workDir as string | undefined;
+  const workDir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-rollout-'));
+  try {
+    const ws = new GitWorkspace({ repo: String(o.repo), branch: String(o.branch), workDir, path: String(o.path) });
+    await ws.sync();
+    const file = path.join(ws.outDir, ROLLOUT_FILE);
+    return fs.existsSync(file) ? parseRolloutState(fs.readFileSync(file, 'utf8')) : undefined;
+  } finally {
+    if (!given) fs.rmSync(workDir, { recursive: true, force: true });
+  }
 }
 
 /** Adds `fleetsynth rollout status|pause|resume|abort`. */

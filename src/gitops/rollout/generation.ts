@@ -73,7 +73,8 @@ function short(json: string | undefined): string {
   return json.length > 80 ? json.slice(0, 77) + '…' : json;
 }
 
-function sortKeys(v: unknown): unknown {
+/** A copy with object keys sorted at every depth (undefined and functions dropped): stable JSON bytes. */
+export function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
     const out: Record<string, unknown> = {};

@@ -5,10 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ANNOTATIONS } from '../../model/labels';
-import type { Fleet } from '../../model/fleet';
+import { Fleet, allBotIds } from '../../model/fleet';
 import type { RenderSettings } from '../../settings';
 import { FleetsynthError } from '../../errors';
-import { RolloutAction, abortRollout, generationFor, pauseRollout, resumeRollout, startRollout, stepRollout, waveOfBot } from './controller';
+import { RolloutAction, abortRollout, recordWaveCommit, generationFor, pauseRollout, resumeRollout, startRollout, stepRollout, waveOfBot } from './controller';
 import { describeChange, generationOf, renderInputs, settingsFromInputs } from './generation';
 import type { HealthReader, RolloutTarget } from './targets';
 import { DEFAULT_ROLLOUT, ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState, serializeRolloutState } from './state';
@@ -92,7 +92,7 @@ export async function planRollout(outDir: string, fleet: Fleet, settings: Render
   const toInputs = renderInputs(settings);
   const to = { generation: generationOf(toInputs, opts.version), inputs: toInputs };
   const toSettings: RenderSettings = { ...settings, generation: to.generation };
-  const ids = fleetIds(fleet);
+  const ids = allBotIds(fleet);
   const prior = readRolloutState(outDir);
 
   // No state yet, or rollouts off: every bot on the current generation, recorded as done.
@@ -156,6 +156,7 @@ export async function planRollout(outDir: string, fleet: Fleet, settings: Render
     notes.push(...step.notes);
     if (action.type === 'commit-wave') {
       waveIds = [...ids].filter((id) => waveOfBot(state, id) === state.current).sort();
+      state = recordWaveCommit(state, waveIds.length);
       notes.push(waveLine(state, waveIds.length, ids.size));
     }
   } else {
@@ -170,25 +171,10 @@ export async function planRollout(outDir: string, fleet: Fleet, settings: Render
   return { state, groups: assign(state, ids, toSettings, settings), notes, action, waveIds };
 }
 
-/** Every bot id of the fleet (valid, failed and known alike). */
-function fleetIds(fleet: Fleet): Set<string> {
-  const ids = new Set<string>();
-  for (const s of fleet.specs) ids.add(s.id);
-  for (const k of fleet.known) ids.add(k.id);
-  for (const id of fleet.failedIds) ids.add(id);
-  return ids;
-}
-
-/** The new generation's bots and the old generation's, by the state's current wave. */
+/** The new generation's bots (with this run's own settings) and the old generation's, by the state's current wave. */
 function assign(state: RolloutState, ids: ReadonlySet<string>, toSettings: RenderSettings, current: RenderSettings): RenderGroup[] {
-  const onNew = new Set<string>();
-  const onOld = new Set<string>();
-  for (const id of ids) (generationFor(state, id) === 'to' ? onNew : onOld).add(id);
-  const fromSettings: RenderSettings = { ...settingsFromInputs(state.from.inputs, current), generation: state.from.generation };
-  return [
-    { settings: toSettings, ids: onNew },
-    { settings: fromSettings, ids: onOld },
-  ];
+  const [onNew, onOld] = groupsFromState(state, ids, current);
+  return [{ settings: toSettings, ids: onNew.ids }, onOld];
 }
 
 /** Reads the current wave's health and takes one step. */

@@ -2,6 +2,7 @@
 // runner (a CI publish, another CI job, serve in the cluster) resumes where another stopped, a
 // crash mid-rollout loses nothing, and a reviewer sees the rollout in the pull request.
 import { z } from 'zod';
+import { sortKeys } from './generation';
 import { DEFAULT_WAVES, checkWaves } from './waves';
 
 /** File name of the rollout state under the output root (never applied: Argo CD reads bots/ and platform/). */
@@ -103,14 +104,4 @@ export function parseRolloutState(text: string, file = ROLLOUT_FILE): RolloutSta
 /** The file's bytes: keys in a fixed order, two-space indent, final newline (stable diffs in review). */
 export function serializeRolloutState(state: RolloutState): string {
   return JSON.stringify(sortKeys(RolloutStateSchema.parse(state)), null, 2) + '\n';
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
-    return out;
-  }
-  return v;
 }
