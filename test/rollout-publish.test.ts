@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { readTreeFromGit } from '../src/gitops/diff';
+import { diffRender, formatDiff, readTreeFromGit } from '../src/gitops/diff';
 import { PublishOptions, publish } from '../src/gitops/publish';
 import { waveOfBot } from '../src/gitops/rollout/controller';
 import { kubeHealthReader } from '../src/gitops/rollout/health';
@@ -214,6 +214,47 @@ describe('rollouts through publish', () => {
     expect(superseded.rollout?.notes.join('\n')).toMatch(/rollout superseded/);
     expect(state().to.inputs.runtimeImage).toBe('rt:3');
     expect(state().from.inputs.runtimeImage).toBe('rt:1');
+  });
+
+  test('diff and the PR comment show a fleet-wide change as its rollout plan: the change, bots per wave, the first wave, and exactly what publish then commits', async () => {
+    await run(docs, 'rt:1');
+    const clone = uniq('clone');
+    git(tmp, 'clone', '-q', '-b', 'main', repo, clone);
+    const base = { repo: clone, ref: 'HEAD', path: 'dist' };
+    const ro = { settings: { ...DEFAULT_ROLLOUT, bakeSeconds: 60, timeoutSeconds: 600 }, version: '1.0.0' };
+    const plain = await diffRender({ docs, settings: settingsWith('rt:1'), base, rollout: ro });
+    expect(plain.diff.entries).toEqual([]);
+    expect(plain.diff.rollout).toBeUndefined(); // no fleet-wide change: no rollout section
+
+    const { diff } = await diffRender({ docs, settings: settingsWith('rt:2'), base, rollout: ro });
+    const p = diff.rollout!;
+    expect(p.step).toBe('starts');
+    expect(p.change).toEqual(['runtimeImage "rt:1" → "rt:2"']);
+    expect(p.waves.map((w) => w.share)).toEqual([1, 10, 50, 100]);
+    expect(p.waves.map((w) => w.state)).toEqual(['this commit', 'later', 'later', 'later']);
+    expect(p.waves.reduce((n, w) => n + w.bots, 0)).toBe(p.fleet);
+    expect(p.waveBotsTotal).toBe(p.waves[0].bots);
+    // Only the canary's files change in the diff, as in the commit publish makes next.
+    const changedIds = diff.entries.filter((e) => e.kind !== 'platform').map((e) => e.id).sort();
+    expect(changedIds).toEqual([...p.waveBots].sort());
+    const published = await run(docs, 'rt:2');
+    expect([...(published.rollout?.waveIds ?? [])].sort()).toEqual(changedIds);
+    expect(published.diff.rollout?.step).toBe('starts');
+
+    const md = formatDiff(diff, 'markdown');
+    expect(md).toContain('#### Rollout starts (rolling)');
+    expect(md).toContain('| 1 | 1 % | ' + p.waves[0].bots + ' | moves to the new generation in this commit |');
+    expect(md).toContain(`This commit moves ${p.waveBotsTotal} of ${p.fleet} bots:`);
+    const text = formatDiff(diff, 'text');
+    expect(text).toMatch(/rollout starts \(rolling\): runtimeImage "rt:1" → "rt:2"/);
+    expect(text).toMatch(/wave 2 \(10 %\): \d+ bot\(s\), later, once the wave before it is healthy for 60s/);
+
+    // Mid-rollout, a diff of the same settings shows the rollout holding at wave 1 and no file change.
+    git(clone, 'pull', '-q');
+    const held = await diffRender({ docs, settings: settingsWith('rt:2'), base, rollout: ro });
+    expect(held.diff.entries).toEqual([]);
+    expect(held.diff.rollout?.step).toBe('holds');
+    expect(held.diff.rollout?.waves.map((w) => w.state)).toEqual(['current', 'later', 'later', 'later']);
   });
 
   test('without Kubernetes credentials the canary is committed and the rollout stays pending, said clearly', async () => {

@@ -4,7 +4,7 @@ import { ConfigError, ExitCode, assertNoProblems } from '../errors';
 import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
-import { rolloutOptions, waitForRollout } from './rollout/command';
+import { fleetsynthVersion, rolloutOptions, waitForRollout } from './rollout/command';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
 
@@ -39,7 +39,9 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
     const source = openSettingsSource(all.source);
     try {
       const docs = await source.read();
-      const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true });
+      // As publish would commit it: a fleet-wide change shows as its rollout's first wave and plan.
+      const rollout = all.rollout.enabled ? { settings: all.rollout, version: fleetsynthVersion() } : undefined;
+      const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true, rollout });
       emit(io, formatDiff(diff, o.format as DiffFormat));
       for (const w of synth.warnings) io.err(`warning: ${w}`);
       for (const e of synth.errors) io.err(`error: ${e}`);

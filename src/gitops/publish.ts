@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FleetsynthError, assertNoProblems } from '../errors';
 import type { FleetDocuments } from '../model/document';
-import { Fleet, buildFleet, mayRemove } from '../model/fleet';
+import { Fleet, allBotIds, buildFleet, mayRemove } from '../model/fleet';
 import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
@@ -11,6 +11,7 @@ import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
 import { RolloutOptions, RolloutPlan, planRollout, writeRolloutState } from './rollout/plan';
+import { previewRollout } from './rollout/preview';
 import { synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
 
@@ -166,7 +167,9 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     const failedIds = new Set(fleet.failedIds);
     for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
     // Full renders include the live service's platform/ manifests: they are compared too.
-    const diff = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) });
+    const compared = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) });
+    const preview = plan && previewRollout(plan, allBotIds(fleet));
+    const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     // When writing, the index decides whether there is a commit (shard markers count too).
     const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutSubject(plan), plan?.notes) : null;
     last = { diff, synth, message };

@@ -8,7 +8,14 @@ import { SynthResult, synthesize } from '../../synth/synth';
 import { diffTrees } from './compare';
 import { readTreeFromDir, readTreeFromGit } from './tree';
 import { DiffBaseError, FleetDiff } from './types';
-import { mayRemove } from '../../model/fleet';
+import { allBotIds, buildFleet, mayRemove } from '../../model/fleet';
+import { EmptySourceError } from '../../synth/synth';
+import { synthesizeGroups } from '../../synth/groups';
+import { modelOptions } from '../../config/model-options';
+import { runGit } from '../workspace';
+import { planRolloutFrom, readRolloutState } from '../rollout/plan';
+import { previewRollout } from '../rollout/preview';
+import { ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState } from '../rollout/state';
 
 /** What to compare a render with: a directory, or a path inside a commit of a local repository. */
 export type DiffBase = { readonly dir: string } | { readonly repo: string; readonly ref: string; readonly path: string };
@@ -29,6 +36,12 @@ export interface DiffRenderOptions {
   readonly base: DiffBase;
   readonly allowEmpty?: boolean;
   readonly workers?: number;
+  /**
+   * Rollouts on and a base written by publish (with `rollout.json`): the render is what publish would commit (a fleet-wide change reaches the first
+   * wave only) and the diff carries the rollout's plan. Health is not read: a running rollout is
+   * shown where the base's `rollout.json` has it.
+   */
+  readonly rollout?: { readonly settings: RolloutSettings; readonly version: string };
 }
 
 /** Renders the fleet in memory (nothing is written) and compares it with the base. */
@@ -37,17 +50,36 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
   // Rendering without writing still lists an output root; give it an empty one for a git base.
   const scratch = 'dir' in opts.base ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-diff-'));
   try {
-    const synth = await synthesize(opts.docs, {
-      outDir: scratch ?? (opts.base as { dir: string }).dir,
-      settings: opts.settings,
-      allowEmpty: opts.allowEmpty,
-      workers: opts.workers,
-      write: false,
-      collect: true,
-    });
-    const diff = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
+    const outDir = scratch ?? (opts.base as { dir: string }).dir;
+    const render = { outDir, workers: opts.workers, write: false, collect: true } as const;
+    let preview: FleetDiff['rollout'];
+    let synth: SynthResult;
+    // Only a base that publish manages (it holds `rollout.json`) has generations to compare with;
+    // a tree written by `synth` is compared with a plain render.
+    const prior = opts.rollout ? await readBaseRolloutState(opts.base) : undefined;
+    if (opts.rollout && prior) {
+      const total = opts.docs.bots.length + opts.docs.bot_schedules.length;
+      if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
+      const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
+      const plan = await planRolloutFrom(prior, fleet, opts.settings, { ...opts.rollout, health: null });
+      synth = await synthesizeGroups(fleet, plan.groups, render);
+      preview = previewRollout(plan, allBotIds(fleet));
+    } else {
+      synth = await synthesize(opts.docs, { ...render, settings: opts.settings, allowEmpty: opts.allowEmpty });
+    }
+    const compared = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
+    const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     return { diff, synth };
   } finally {
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The base's `rollout.json`, if it has one. */
+export async function readBaseRolloutState(base: DiffBase): Promise<RolloutState | undefined> {
+  if ('dir' in base) return readRolloutState(base.dir);
+  // `ref:./path` is relative to the current directory, as --out is.
+  const rel = `./${path.posix.normalize(path.posix.join(base.path.replace(/\\/g, '/'), ROLLOUT_FILE))}`;
+  const r = await runGit(base.repo, ['show', `${base.ref}:${rel}`], { allowFail: true });
+  return r.code === 0 ? parseRolloutState(r.stdout, `${base.ref}:${rel}`) : undefined;
 }

@@ -1,6 +1,7 @@
 // The markdown report: a summary table and one collapsible block per file, capped to fit a comment.
 import { changeValue, entryName, fieldSummary, summaryLine } from './describe';
 import { FleetDiff } from './types';
+import { RolloutPreview, waveStateText } from '../rollout/preview';
 
 /** Caps of the markdown report (a pull-request comment holds at most 65,536 characters). */
 export interface MarkdownLimits {
@@ -22,6 +23,27 @@ function mdCode(s: string): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
+/** A fleet-wide change as its rollout plan: the change, the waves, the bots this commit moves. */
+function rolloutSection(p: RolloutPreview): string[] {
+  const title = { starts: 'starts', advances: 'advances', holds: 'holds', aborts: 'is aborted', ends: 'ends' }[p.step];
+  const bots = p.waveBots.map((id) => mdCode(id)).join(', ');
+  const more = p.waveBotsTotal > p.waveBots.length ? `, … and ${p.waveBotsTotal - p.waveBots.length} more` : '';
+  return [
+    `#### Rollout ${title} (${p.status})`,
+    '',
+    `Fleet-wide change, generation ${mdCode(p.from)} → ${mdCode(p.to)}:`,
+    '',
+    ...(p.change.length ? p.change : ['fleetsynth version']).map((c) => `- ${escapeHtml(c)}`),
+    '',
+    '| wave | share | bots | state |',
+    '|--:|--:|--:|:--|',
+    ...p.waves.map((w) => `| ${w.wave} | ${w.share} % | ${w.bots} | ${escapeHtml(waveStateText(w, p))} |`),
+    '',
+    ...(p.waveBotsTotal > 0 ? [`This commit moves ${p.waveBotsTotal} of ${p.fleet} bots: ${bots}${more}.`, ''] : []),
+    ...(p.failures?.length ? ['Failing:', '', ...p.failures.map((f) => `- ${mdCode(f.id)}: ${escapeHtml(f.reason)}`), ''] : []),
+  ];
+}
+
 export function formatMarkdown(d: FleetDiff, limits: MarkdownLimits): string {
   const maxEntries = limits.maxEntries ?? 200;
   const maxBytes = limits.maxBytes ?? 60_000;
@@ -41,6 +63,7 @@ export function formatMarkdown(d: FleetDiff, limits: MarkdownLimits): string {
     ...(s.kept ? [`| kept (failed) | ${s.kept} |`] : []),
     '',
     ...(fields.length ? ['Across the fleet:', '', ...fields.map((l) => `- ${escapeHtml(l)}`), ''] : []),
+    ...(d.rollout ? rolloutSection(d.rollout) : []),
     '',
   ].join('\n');
   let out = head;

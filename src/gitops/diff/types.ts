@@ -1,5 +1,6 @@
 // The data of a diff: what a report shows and what publish's guards count.
 import { FleetsynthError } from '../../errors';
+import type { RolloutPreview } from '../rollout/preview';
 
 /** Directory under the output root with the live service's own manifests. */
 export const PLATFORM_DIR = 'platform';
@@ -47,6 +48,8 @@ export interface FleetDiff {
   /** Files of failed bots that stay as they are (never reported as removed). */
   readonly kept: string[];
   readonly summary: { readonly added: number; readonly changed: number; readonly removed: number; readonly unchanged: number; readonly kept: number };
+  /** A fleet-wide change, as its rollout plan (absent when no rollout is under way). */
+  readonly rollout?: RolloutPreview;
 }
 
 /** Options of `diffTrees`. */

@@ -47,6 +47,8 @@ export interface RolloutPlan {
   readonly action?: RolloutAction;
   /** The bots the current wave moved to the new generation (for the report). */
   readonly waveIds: readonly string[];
+  /** The `rollout` command this run carried out, if any. */
+  readonly command?: RolloutOptions['command'];
 }
 
 /** A fleet-wide change while a rollout runs, without `--supersede`. */
@@ -85,15 +87,19 @@ export function writeRolloutState(outDir: string, state: RolloutState): boolean 
   return true;
 }
 
-/** Decides this run's part of the rollout. */
-export async function planRollout(outDir: string, fleet: Fleet, settings: RenderSettings, opts: RolloutOptions): Promise<RolloutPlan> {
+/** Decides this run's part of the rollout, from the `rollout.json` of an output root. */
+export function planRollout(outDir: string, fleet: Fleet, settings: RenderSettings, opts: RolloutOptions): Promise<RolloutPlan> {
+  return planRolloutFrom(readRolloutState(outDir), fleet, settings, opts);
+}
+
+/** Decides this run's part of the rollout, from a recorded state (undefined: none yet). */
+export async function planRolloutFrom(prior: RolloutState | undefined, fleet: Fleet, settings: RenderSettings, opts: RolloutOptions): Promise<RolloutPlan> {
   const rs = opts.settings ?? DEFAULT_ROLLOUT;
   const now = (opts.now ?? (() => new Date()))();
   const toInputs = renderInputs(settings);
   const to = { generation: generationOf(toInputs, opts.version), inputs: toInputs };
   const toSettings: RenderSettings = { ...settings, generation: to.generation };
   const ids = allBotIds(fleet);
-  const prior = readRolloutState(outDir);
 
   // No state yet, or rollouts off: every bot on the current generation, recorded as done.
   if (!prior || !rs.enabled) {
@@ -166,9 +172,9 @@ export async function planRollout(outDir: string, fleet: Fleet, settings: Render
   if (state.status === 'aborted' || state.status === 'done') {
     const gen = state.status === 'aborted' ? state.from : state.to;
     const s = gen.generation === to.generation ? toSettings : { ...settingsFromInputs(gen.inputs, settings), generation: gen.generation };
-    return { state, groups: [{ settings: s, ids }], notes, action, waveIds };
+    return { state, groups: [{ settings: s, ids }], notes, action, waveIds, ...(opts.command ? { command: opts.command } : {}) };
   }
-  return { state, groups: assign(state, ids, toSettings, settings), notes, action, waveIds };
+  return { state, groups: assign(state, ids, toSettings, settings), notes, action, waveIds, ...(opts.command ? { command: opts.command } : {}) };
 }
 
 /** The new generation's bots (with this run's own settings) and the old generation's, by the state's current wave. */
