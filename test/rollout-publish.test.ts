@@ -1,23 +1,20 @@
 // Rollouts end to end: publish into a real bare repository; a fake Kubernetes API (through
 // client-node's real code) serves Deployments, CronJobs and pods made from what the bare remote
-// holds, as Argo CD would apply it: a pod whose image contains "bad" never pulls.
+// holds, as Argo CD would apply it (test/support/fake-cluster.ts): a pod whose image contains "bad" never pulls.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { diffRender, formatDiff, readTreeFromGit } from '../src/gitops/diff';
 import { PublishOptions, publish } from '../src/gitops/publish';
 import { waveOfBot } from '../src/gitops/rollout/controller';
-import { kubeHealthReader } from '../src/gitops/rollout/health';
 import { RolloutBusyError, RolloutOptions } from '../src/gitops/rollout/plan';
 import { DEFAULT_ROLLOUT, ROLLOUT_FILE, parseRolloutState } from '../src/gitops/rollout/state';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS, RenderSettings } from '../src/settings';
 import { openSource, writeFleetFile } from '../src/source';
 import { generateFleet } from '../src/testing/fleet-gen';
-import { readAll, startHttp, writeKubeconfig } from './query-fakes';
+import { fakeCluster } from './support/fake-cluster';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-rollout-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -32,62 +29,6 @@ function bare(): string {
 const commits = (repo: string) => git(repo, 'rev-list', '--count', 'main');
 type Json = Record<string, any>;
 
-/** The cluster as Argo CD would make it from the remote's main branch. */
-async function clusterFrom(repo: string): Promise<{ deployments: Json[]; pods: Json[]; cronJobs: Json[] }> {
-  const tree = await readTreeFromGit(repo, 'main', 'dist');
-  const deployments: Json[] = [];
-  const pods: Json[] = [];
-  const cronJobs: Json[] = [];
-  for (const [p, text] of tree) {
-    if (!p.startsWith('bots/')) continue;
-    for (const doc of parseAllDocuments(text)) {
-      const o = doc.toJSON() as Json;
-      if (o.kind === 'Deployment') {
-        const id = o.metadata.labels['the0.app/bot-id'];
-        const image: string = o.spec.template.spec.containers[0].image;
-        const bad = image.includes('bad');
-        deployments.push({ metadata: { ...o.metadata, generation: 2 }, status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: bad ? 0 : 1 } });
-        pods.push({
-          metadata: { name: `bot-${id}-x`, labels: o.spec.template.metadata.labels, creationTimestamp: new Date(0).toISOString() },
-          status: { phase: bad ? 'Pending' : 'Running', containerStatuses: [{ name: 'bot', image, restartCount: 0, state: bad ? { waiting: { reason: 'ImagePullBackOff' } } : { running: {} } }] },
-        });
-      } else if (o.kind === 'CronJob') cronJobs.push({ metadata: o.metadata });
-    }
-  }
-  return { deployments, pods, cronJobs };
-}
-
-function selector(sel: string): (labels: Record<string, string>) => boolean {
-  const parts: Array<(l: Record<string, string>) => boolean> = [];
-  for (const m of sel.matchAll(/([^,\s]+)\s+in\s+\(([^)]*)\)|([^,=\s]+)=([^,]*)/g)) {
-    if (m[1]) {
-      const set = new Set(m[2].split(','));
-      parts.push((l) => set.has(l[m[1]]));
-    } else parts.push((l) => l[m[3]] === m[4]);
-  }
-  return (l) => parts.every((p) => p(l));
-}
-
-async function fakeCluster(repo: string) {
-  const server = await startHttp(async (req, res) => {
-    await readAll(req);
-    const url = new URL(req.url ?? '/', 'http://x');
-    const c = await clusterFrom(repo);
-    const items: Json[] | undefined =
-      url.pathname.endsWith('/deployments') ? c.deployments : url.pathname.endsWith('/pods') ? c.pods : url.pathname.endsWith('/cronjobs') ? c.cronJobs : undefined;
-    res.writeHead(items ? 200 : 404, { 'content-type': 'application/json' });
-    if (!items) {
-      res.end(JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound', message: url.pathname }));
-      return;
-    }
-    const match = selector(url.searchParams.get('labelSelector') ?? '');
-    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: {}, items: items.filter((o) => match(o.metadata.labels ?? {})) }));
-  });
-  const kc = new KubeConfig();
-  kc.loadFromFile(writeKubeconfig(fs.mkdtempSync(path.join(tmp, 'kc-')), server.url));
-  return { server, health: kubeHealthReader(kc, 'the0') };
-}
-
 const docs = generateFleet(150, 11);
 jest.setTimeout(300_000);
 const settingsWith = (image: string): RenderSettings => ({ ...DEFAULT_SETTINGS, shards: 4, runtimeImage: image });
@@ -98,7 +39,7 @@ describe('rollouts through publish', () => {
   let clock: number;
   beforeEach(async () => {
     repo = bare();
-    cluster = await fakeCluster(repo);
+    cluster = await fakeCluster(repo, tmp);
     clock = Date.parse('2026-12-03T10:00:00Z');
   });
   afterEach(() => cluster.server.close());

@@ -4,11 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS } from '../src/settings';
-import { writeFleetFile } from '../src/source';
+import { openSource, writeFleetFile } from '../src/source';
+import { publish } from '../src/gitops/publish';
+import { DEFAULT_ROLLOUT, ROLLOUT_FILE, parseRolloutState } from '../src/gitops/rollout/state';
+import { fakeCluster } from './support/fake-cluster';
 import { ServeHandle, startServe } from '../src/service/serve';
 import { botFilePath } from '../src/synth/shard';
 import { tmpDir } from './support/tmp';
-import { TestStream, bareRepo, botDoc, commits, memoryLogger, show, testStream, touched, tree, waitFor, testServeOptions } from './serve-support';
+import { TestStream, bareRepo, botDoc, commits, git, memoryLogger, show, testStream, touched, tree, waitFor, testServeOptions } from './serve-support';
 
 jest.setTimeout(60_000);
 const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
@@ -139,10 +142,6 @@ describe('serve and a rollout recorded in Git', () => {
 
   test('the full reconcile renders every bot with the generation rollout.json gives its wave: it never undoes a canary', async () => {
     dir = tmpDir('fleetsynth-serve-rollout-');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { publish } = require('../src/gitops/publish') as typeof import('../src/gitops/publish');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { openSource } = require('../src/source') as typeof import('../src/source');
     const fleet = path.join(dir, 'fleet.yaml');
     const ids = Array.from({ length: 30 }, (_, i) => `bot${String(i).padStart(3, '0')}`);
     writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id)), bot_schedules: [] });
@@ -162,5 +161,76 @@ describe('serve and a rollout recorded in Git', () => {
     writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id, id === ids[29] ? { symbol: 'OWN-CHANGE' } : {})), bot_schedules: [] });
     await waitFor(() => show(repo, fileOf(ids[29]))?.includes('OWN-CHANGE'), 20000, 'own change reconciled');
     for (const id of ids) expect(imageOf(id)).toBe(canary.has(id) ? 'rt:2' : 'rt:1');
+  });
+
+  /** A fleet published on rt:1, then a rollout to `image` started by a publish without credentials (the canary only). */
+  async function startedByPublish(image: string, bakeSeconds: number) {
+    dir = tmpDir('fleetsynth-serve-rollout-');
+    const fleet = path.join(dir, 'fleet.yaml');
+    const ids = Array.from({ length: 60 }, (_, i) => `bot${String(i).padStart(3, '0')}`);
+    writeFleetFile(fleet, { bots: ids.map((id) => botDoc(id)), bot_schedules: [] });
+    const repo = bareRepo(dir);
+    const rollout = { settings: { ...DEFAULT_ROLLOUT, bakeSeconds, timeoutSeconds: 600 }, version: '1.0.0', health: null };
+    const pub = (img: string) => publish({ source: openSource(fleet), settings: { ...DEFAULT_SETTINGS, runtimeImage: img }, repo, workDir: path.join(dir, `wd-${img}`), rollout });
+    await pub('rt:1');
+    const started = await pub(image);
+    expect(started.rollout?.notes.join('\n')).toMatch(/rollout started: .*\n.*wave 1 of 4 \(1 %\)/);
+    const cluster = await fakeCluster(repo, dir);
+    const images = () => ids.map((id) => /image: (\S+)/.exec(show(repo, fileOf(id)) ?? '')?.[1]);
+    const state = () => parseRolloutState(show(repo, `dist/${ROLLOUT_FILE}`)!);
+    return { fleet, ids, repo, cluster, images, state, canary: started.rollout!.waveIds };
+  }
+
+  test('serve advances a rollout that publish started: each healthy wave in its own commit, to 100 %, and reports it', async () => {
+    const r = await startedByPublish('rt:2', 0);
+    try {
+      expect(r.images().filter((i) => i === 'rt:2').length).toBe(r.canary.length);
+      serve = await startServe(
+        testServeOptions({ source: { file: r.fleet }, repo: r.repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }, rolloutHealth: r.cluster.health, rolloutCheckMs: 100, logger: memoryLogger('warn').logger }),
+      );
+      await waitFor(() => r.state().status === 'done', 60000, 'rollout done');
+      expect(r.images().every((i) => i === 'rt:2')).toBe(true);
+      const log = git(r.repo, 'log', '--format=%s', 'main');
+      for (const w of [2, 3, 4]) expect(log).toMatch(new RegExp(`fleetsynth rollout: wave ${w} of 4`));
+      expect(r.state().history.map((h) => h.bots).reduce((a, b) => a + b, 0)).toBe(r.ids.length);
+      const ready = await serve.readiness();
+      expect(ready.checks.rollout.detail).toMatch(/^done at wave 4 of 4/);
+      await waitFor(async () => /fleetsynth_rollout_status\{status="done"\} 1/.test(await serve!.metrics.text()), 5000, 'done in metrics');
+      // Done: no more polling commits.
+      const n = commits(r.repo).length;
+      await new Promise((res) => setTimeout(res, 500));
+      expect(commits(r.repo).length).toBe(n);
+    } finally {
+      await r.cluster.server.close();
+    }
+  });
+
+  test('serve halts a bad image at the canary: no later wave, the failing bots and pod reasons in /readyz, metrics and the log', async () => {
+    const r = await startedByPublish('rt:bad', 0);
+    try {
+      const mem = memoryLogger('warn');
+      serve = await startServe(
+        testServeOptions({ source: { file: r.fleet }, repo: r.repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:bad' }, rolloutHealth: r.cluster.health, rolloutCheckMs: 100, logger: mem.logger }),
+      );
+      await waitFor(() => r.state().status === 'halted', 30000, 'rollout halted');
+      const st = r.state();
+      expect(st.current).toBe(0);
+      expect(st.failures!.length).toBeGreaterThan(0);
+      expect(st.failures!.every((f) => r.canary.includes(f.id) && /ImagePullBackOff/.test(f.reason))).toBe(true);
+      await waitFor(async () => (await serve!.readiness()).checks.rollout.ok === false, 5000, 'halt in readyz');
+      const ready = await serve.readiness();
+      expect(ready.ready).toBe(true); // queries still answer: a halt is reported, not an outage
+      expect(ready.checks.rollout.detail).toMatch(new RegExp(`^HALTED at wave 1 of 4 \\(runtimeImage "rt:1" → "rt:bad"\\): ${st.failures!.length} bot\\(s\\) failing: ${st.failures![0].id}: .*ImagePullBackOff`));
+      const metrics = await serve.metrics.text();
+      expect(metrics).toMatch(/fleetsynth_rollout_status\{status="halted"\} 1/);
+      expect(metrics).toMatch(new RegExp(`fleetsynth_rollout_failing_bots ${st.failures!.length}`));
+      expect(mem.lines.some((l) => /rollout halted/.test(l) && /ImagePullBackOff/.test(l))).toBe(true);
+      // Time passes: nothing more rolls out.
+      await new Promise((res) => setTimeout(res, 600));
+      expect(r.images().filter((i) => i === 'rt:bad').length).toBe(r.canary.length);
+      expect(r.state().status).toBe('halted');
+    } finally {
+      await r.cluster.server.close();
+    }
   });
 });

@@ -10,7 +10,7 @@ import type { Source } from '../source';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
-import { RolloutOptions, RolloutPlan, planRollout, writeRolloutState } from './rollout/plan';
+import { RolloutOptions, RolloutPlan, planRollout, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { previewRollout } from './rollout/preview';
 import { synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
@@ -171,7 +171,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     const preview = plan && previewRollout(plan, allBotIds(fleet));
     const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     // When writing, the index decides whether there is a commit (shard markers count too).
-    const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutSubject(plan), plan?.notes) : null;
+    const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutCommitSubject(plan), plan?.notes) : null;
     last = { diff, synth, message };
     return { message, refusal };
   };
@@ -267,16 +267,6 @@ export function commitMessage(diff: FleetDiff, subject?: string, notes: readonly
   if (platform.length > 0) lines.push('platform:', ...platform.map((e) => `  ${e.status} ${e.path}`));
   while (lines[lines.length - 1] === '') lines.pop();
   return lines.join('\n') + '\n';
-}
-
-/** The subject of a rollout's commit: which wave, or what the rollout did. */
-function rolloutSubject(plan: RolloutPlan | undefined): string | undefined {
-  if (!plan?.action) return undefined;
-  const st = plan.state;
-  if (plan.action.type === 'commit-wave') return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length} (${st.waves[st.current]} %): ${plan.waveIds.length} bots`;
-  if (plan.action.type === 'halt') return `fleetsynth rollout: halted at wave ${st.current + 1} of ${st.waves.length}`;
-  if (plan.action.type === 'done') return `fleetsynth rollout: done (${st.change})`;
-  return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length}: ${plan.action.why}`;
 }
 
 /** A GitHub-style push event, which Argo CD's webhook handler understands. */

@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Outcome of one NATS event, as counted in `fleetsynth_events_total`. */
 export type EventOutcome = 'applied' | 'noop' | 'invalid' | 'rejected' | 'failed' | 'ignored' | 'poison';
 
+/** Statuses of a rollout (see gitops/rollout/state.ts). */
+const ROLLOUT_STATUSES = ['rolling', 'paused', 'halted', 'done', 'aborted'] as const;
+
 /** Kind of a query, as counted in `fleetsynth_query_seconds`. */
 export type QueryKind = 'realtime' | 'scheduled' | 'none';
 
@@ -27,6 +30,12 @@ export class ServeMetrics {
   readonly secretOps: Counter<'op' | 'outcome'>;
   /** Query API latency by kind and HTTP status. */
   readonly querySeconds: Histogram<'kind' | 'status'>;
+  /** The rollout recorded in Git: 1 for its status, 0 for the others (all 0: none recorded). */
+  readonly rolloutStatus: Gauge<'status'>;
+  /** The rollout's current wave, 1-based (0: none recorded). */
+  readonly rolloutWave: Gauge;
+  /** Bots failing in a halted rollout's wave. */
+  readonly rolloutFailingBots: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -49,7 +58,17 @@ export class ServeMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
+    this.rolloutStatus = new Gauge({ name: 'fleetsynth_rollout_status', help: 'Status of the rollout recorded in Git (1 for the current status)', labelNames: ['status'], registers });
+    this.rolloutWave = new Gauge({ name: 'fleetsynth_rollout_wave', help: 'Current wave of the rollout recorded in Git, 1-based (0: none)', registers });
+    this.rolloutFailingBots = new Gauge({ name: 'fleetsynth_rollout_failing_bots', help: 'Bots failing in the halted wave of the rollout', registers });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'fleetsynth_' });
+  }
+
+  /** Sets the rollout gauges (undefined: no rollout recorded). */
+  setRollout(r: { readonly status: string; readonly wave: number; readonly failures: readonly unknown[] } | undefined): void {
+    for (const st of ROLLOUT_STATUSES) this.rolloutStatus.set({ status: st }, r?.status === st ? 1 : 0);
+    this.rolloutWave.set(r?.wave ?? 0);
+    this.rolloutFailingBots.set(r?.status === 'halted' ? r.failures.length : 0);
   }
 
   /** The query server's `observe` callback. */

@@ -9,7 +9,10 @@ import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { synthesizeGroups } from '../synth/groups';
-import { groupsFromState, readRolloutState } from '../gitops/rollout/plan';
+import { advanceRollout, groupsFromState, readRolloutState, rolloutCommitSubject, writeRolloutState } from '../gitops/rollout/plan';
+import { RolloutAction, rolloutPollMs } from '../gitops/rollout/controller';
+import type { RolloutState } from '../gitops/rollout/state';
+import type { HealthReader } from '../gitops/rollout/targets';
 import { listBotFiles } from '../synth/writer';
 import type { BotStore } from './apply-event';
 import type { ServeMetrics } from './metrics';
@@ -75,6 +78,13 @@ export interface ResyncOptions {
   readonly allowMassDelete?: boolean;
   /** Longest retry delay (default 60 s). */
   readonly retryMaxMs?: number;
+  /**
+   * Carrying on a rollout that publish started (recorded in `rollout.json`): the health of the
+   * current wave, read every `checkMs` (default: a quarter of the bake time, 5 to 30 s) and at
+   * every full reconcile; the next wave is committed once it is due. Without a health reader
+   * (no credentials) the rollout is only followed, never advanced.
+   */
+  readonly rollout?: { readonly health: HealthReader | null; readonly checkMs?: number; readonly now?: () => Date };
 }
 
 /** What happened to an enqueued id. */
@@ -105,6 +115,22 @@ export interface ResyncStatus {
   readonly failures: number;
   /** Why the last full reconcile was refused (mass removal), until one succeeds. */
   readonly reconcileRefused?: string;
+  /** The rollout recorded in Git, as of the last cycle (absent when there is none). */
+  readonly rollout?: RolloutSummary;
+}
+
+/** A rollout as /readyz, metrics and logs report it. */
+export interface RolloutSummary {
+  readonly status: RolloutState['status'];
+  readonly change: string;
+  /** 1-based current wave, and how many there are. */
+  readonly wave: number;
+  readonly waves: number;
+  readonly generation: string;
+  /** Failing bots when halted (at most 50 listed, see MAX_LISTED_FAILURES). */
+  readonly failures: NonNullable<RolloutState['failures']>;
+  /** Why the last step waited or could not read health. */
+  readonly note?: string;
 }
 
 /** An event being written to the source (see {@link ResyncQueue.arrive}). */
@@ -125,6 +151,12 @@ interface Waiter {
 interface CycleState {
   /** A full reconcile (else the pending ids only). */
   readonly full: boolean;
+  /** Takes a step of a rolling rollout (reads every document; renders the pending ids and a wave that becomes due). */
+  readonly step: boolean;
+  /** The rollout step's lines for the commit message. */
+  notes: string[];
+  /** What the rollout step decided (subject of the commit). */
+  rollout?: { state: RolloutState; action: RolloutAction; waveIds: string[] };
   readonly start: number;
   /** Coalescing window: quiet time wanted, earliest take, latest take. */
   readonly quiet: number;
@@ -163,6 +195,10 @@ export class ResyncQueue {
   private fullWanted = false;
   private fullSince = 0;
   private fullWaiters: Waiter[] = [];
+  /** A rollout step is due (see ResyncOptions.rollout). */
+  private rolloutWanted = false;
+  private rolloutTimer?: NodeJS.Timeout;
+  private rollout?: RolloutSummary;
   private timer?: NodeJS.Timeout;
   private timerAt = 0;
   private running?: Promise<void>;
@@ -239,7 +275,13 @@ export class ResyncQueue {
 
   /** Current state for readiness. */
   status(): ResyncStatus {
-    return { ...this.state, pending: this.pending.size, failures: this.failures };
+    return { ...this.state, pending: this.pending.size, failures: this.failures, ...(this.rollout ? { rollout: this.rollout } : {}) };
+  }
+
+  /** Asks for a rollout step now (tests; the timer does it otherwise). */
+  stepRollout(): void {
+    this.rolloutWanted = true;
+    this.schedule();
   }
 
   /**
@@ -248,6 +290,7 @@ export class ResyncQueue {
    */
   async close(attempts = 3): Promise<void> {
     this.closed = true;
+    if (this.rolloutTimer) clearTimeout(this.rolloutTimer);
     this.wake?.();
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     this.clearTimer();
@@ -295,7 +338,7 @@ export class ResyncQueue {
    */
   private schedule(): void {
     if (this.closed || this.running) return;
-    if (this.pending.size === 0 && !this.fullWanted) return;
+    if (this.pending.size === 0 && !this.fullWanted && !this.rolloutWanted) return;
     const now = Date.now();
     let at = now;
     if (this.failures > 0) {
@@ -367,12 +410,15 @@ export class ResyncQueue {
   /** The state of one cycle: its window, what it took, what it rendered, where its time went. */
   private newCycle(noWindow: boolean): CycleState {
     const full = this.fullWanted;
+    const step = full || this.rolloutWanted;
     const start = Date.now();
-    const immediate = full || noWindow;
+    const immediate = step || noWindow;
     const oldest = Math.min(...this.pending.values(), full ? this.fullSince : Infinity);
     const quiet = immediate ? 0 : this.opts.coalesceMs ?? DEFAULT_COALESCE_MS;
     return {
       full,
+      step,
+      notes: [],
       start,
       quiet,
       takeAt: immediate ? start : oldest + quiet,
@@ -409,6 +455,7 @@ export class ResyncQueue {
     c.waiters = this.waiters.splice(0);
     c.since = Math.min(...c.taken.values(), c.full ? this.fullSince : Infinity);
     this.pending.clear();
+    if (c.step) this.rolloutWanted = false;
     if (c.full) {
       c.fullWaiters = this.fullWaiters.splice(0);
       this.fullWanted = false;
@@ -418,7 +465,7 @@ export class ResyncQueue {
 
   /** Reads the documents the cycle renders: the whole fleet, or the taken ids. */
   private getSource(c: CycleState): Promise<FleetDocuments> {
-    return c.full ? this.opts.store.readAll() : this.opts.store.readIds(c.ids);
+    return c.full || this.stepsRollout(c) ? this.opts.store.readAll() : this.opts.store.readIds(c.ids);
   }
 
   /**
@@ -441,11 +488,27 @@ export class ResyncQueue {
 
   /** Renders into the work tree; the commit message, or null when no file changed. */
   private async apply(c: CycleState, fleet: Fleet, outDir: string): Promise<string | null> {
-    // A rollout recorded in Git decides each bot's generation; serve never starts or undoes one.
-    const rollout = readRolloutState(outDir);
+    // A rollout recorded in Git decides each bot's generation; serve never starts or undoes one,
+    // but carries a rolling one on: a wave that is due is committed here.
+    let rollout = readRolloutState(outDir);
+    let wave: string[] = [];
+    let stateChanged = false;
+    c.notes = [];
+    c.rollout = undefined;
+    if (rollout && this.stepsRollout(c, rollout)) {
+      const step = await this.takeRolloutStep(rollout, fleet);
+      if (step) {
+        c.rollout = step;
+        c.notes = step.notes;
+        wave = step.waveIds;
+        stateChanged = writeRolloutState(outDir, step.state);
+        rollout = step.state;
+      }
+    }
+    this.noteRollout(rollout, c.notes);
+    const ids = c.full ? allBotIds(fleet) : new Set([...c.ids, ...wave]);
     if (rollout) {
-      const groups = groupsFromState(rollout, c.full ? allBotIds(fleet) : c.ids, this.opts.settings);
-      c.result = await synthesizeGroups(fleet, groups, { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
+      c.result = await synthesizeGroups(fleet, groupsFromState(rollout, ids, this.opts.settings), { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
     } else {
       c.result = await synthesizeFleet(fleet, {
         outDir,
@@ -455,8 +518,72 @@ export class ResyncQueue {
         workers: c.full ? undefined : 0,
       });
     }
-    if (c.result.written.length + c.result.removed.length === 0) return null;
-    return commitMessage(c.result, c.full, c.ids);
+    if (c.result.written.length + c.result.removed.length === 0 && !stateChanged) return null;
+    const message = commitMessage(c.result, c.full, c.ids);
+    const subject = c.rollout && rolloutCommitSubject(c.rollout);
+    if (!subject) return message;
+    return [subject, '', ...c.notes, '', message].join('\n');
+  }
+
+  /** Whether this cycle takes a rollout step: a full reconcile or a due check, a rolling rollout, health to read. */
+  private stepsRollout(c: CycleState, state?: RolloutState): boolean {
+    if (!c.step || !this.opts.rollout?.health) return false;
+    return state ? state.status === 'rolling' : this.rollout?.status === 'rolling' || c.full;
+  }
+
+  /** Reads the current wave's health and steps; undefined when health could not be read (logged, retried at the next check). */
+  private async takeRolloutStep(state: RolloutState, fleet: Fleet): Promise<{ state: RolloutState; action: RolloutAction; waveIds: string[]; notes: string[] } | undefined> {
+    const now = (this.opts.rollout!.now ?? (() => new Date()))();
+    const log = this.opts.logger;
+    try {
+      const step = await advanceRollout(state, fleet, this.opts.rollout!.health, now);
+      const a = step.action;
+      if (a.type === 'halt') {
+        log.error({ rollout: state.change, wave: state.current + 1, failing: step.state.failures?.length ?? 0, failures: step.state.failures?.slice(0, 20) }, `rollout halted: ${a.why}`);
+      } else if (a.type === 'commit-wave') {
+        log.info({ rollout: state.change, wave: step.state.current + 1, bots: step.waveIds.length }, 'rollout: committing the next wave');
+      } else if (a.type === 'done') {
+        log.info({ rollout: state.change, generation: state.to.generation }, 'rollout done');
+      }
+      return step;
+    } catch (e) {
+      const err = (e as Error).message;
+      log.warn({ rollout: state.change, err }, 'rollout: wave health could not be read; the rollout waits');
+      this.rolloutNote = `health unreadable: ${err}`;
+      return undefined;
+    }
+  }
+
+  private rolloutNote?: string;
+
+  /** Keeps the rollout for status and metrics, and sets the next check while it is rolling. */
+  private noteRollout(state: RolloutState | undefined, notes: readonly string[]): void {
+    const m = this.opts.metrics;
+    if (!state) {
+      this.rollout = undefined;
+      m?.setRollout(undefined);
+      return;
+    }
+    const waiting = notes.find((n) => n.startsWith('rollout waiting') || n.startsWith('rollout pending'));
+    const note = waiting ?? this.rolloutNote;
+    this.rolloutNote = undefined;
+    this.rollout = {
+      status: state.status,
+      change: state.change,
+      wave: state.current + 1,
+      waves: state.waves.length,
+      generation: state.status === 'aborted' ? state.from.generation : state.to.generation,
+      failures: state.failures ?? [],
+      ...(note ? { note } : {}),
+    };
+    m?.setRollout(this.rollout);
+    if (state.status === 'rolling' && this.opts.rollout?.health && !this.closed && !this.rolloutTimer) {
+      this.rolloutTimer = setTimeout(() => {
+        this.rolloutTimer = undefined;
+        this.stepRollout();
+      }, this.opts.rollout.checkMs ?? rolloutPollMs(state));
+      this.rolloutTimer.unref();
+    }
   }
 
   /** A full reconcile refused (mass removal): not retried in a loop; events go on meanwhile. */
@@ -507,6 +634,7 @@ export class ResyncQueue {
     this.state = { ...this.state, lastPublishOk: false, lastError: message };
     this.opts.metrics?.pushFailures.inc();
     this.putBack(c);
+    if (c.step && !c.full) this.rolloutWanted = true;
     if (c.full) {
       this.fullWanted = true;
       this.fullSince = Math.min(this.fullSince || c.since, c.since);

@@ -8,6 +8,7 @@ import { BotStore, FileBotStore, MongoBotStore } from './apply-event';
 import { BotEvent, EventSubscription, subscribeEvents } from './events';
 import { CheckResult, HealthServer, evaluate, startHealthServer } from './health';
 import { KubeAccess, loadKube } from './kube';
+import { HealthReader, healthFromCredentials } from '../gitops/rollout/health';
 import { createLogger } from './logger';
 import { EventOutcome, ServeMetrics } from './metrics';
 import { BotLookup, lookupFromFile, lookupFromMongo } from './query/lookup';
@@ -73,6 +74,10 @@ export interface ServeOptions {
   readonly kube?: KubeAccess | null;
   /** Kubeconfig file (`--kubeconfig`). */
   readonly kubeconfig?: string;
+  /** Health of a rollout's wave; undefined = from the same credentials as `kube` (none: rollouts are followed, not advanced); null = none. */
+  readonly rolloutHealth?: HealthReader | null;
+  /** How often a rolling rollout's wave health is read (default: a quarter of its bake time, 5 to 30 s). */
+  readonly rolloutCheckMs?: number;
   /** Query results storage (the CLI reads it from MINIO_* with minioSettingsFromEnv); absent or null = scheduled-bot queries answer 500. */
   readonly minio?: MinioSettings | null;
   /** Realtime bot query URL (tests). */
@@ -115,6 +120,8 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const secrets = kube ? new SecretsSync(kube, { logger: logger.child({ part: 'secrets' }), metrics }) : null;
   if (!kube) logger.warn('no Kubernetes credentials (in-cluster account, --kubeconfig, KUBECONFIG, ~/.kube/config): per-bot config Secrets are NOT synced and scheduled-bot queries fail');
 
+  // Wave health comes from the same credentials as the Secrets (none: a rollout is followed, not advanced).
+  const rolloutHealth = opts.rolloutHealth !== undefined ? opts.rolloutHealth : kube && opts.kube === undefined ? healthFromCredentials(opts.kubeconfig, opts.settings.namespace) : null;
   const workspace = new GitWorkspace({ repo: opts.repo, branch: opts.branch ?? 'main', workDir: opts.workDir, path: opts.path ?? 'dist', author: opts.author });
   const queue = new ResyncQueue({
     store,
@@ -127,6 +134,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     reconcileMs: opts.reconcileMs,
     retryBaseMs: opts.retryBaseMs,
     allowMassDelete: opts.allowMassDelete,
+    rollout: { health: rolloutHealth, checkMs: opts.rolloutCheckMs },
   });
 
   let nc: NatsConnection | undefined;
@@ -156,6 +164,18 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       if (s.lastPublishOk === undefined) return { ok: false, detail: 'no publish yet (first reconcile running)' };
       if (!s.lastPublishOk) return { ok: false, detail: `last publish failed (${s.failures}x, ${s.pending} bot(s) pending): ${s.lastError}` };
       return { ok: true, detail: `ok${s.lastCommit ? ` (last commit ${s.lastCommit.slice(0, 12)})` : ''}${s.pending ? `, ${s.pending} pending` : ''}` };
+    },
+    rollout: (): CheckResult => {
+      const r = queue.status().rollout;
+      if (!r) return { ok: true, detail: 'none recorded', informational: true };
+      const where = `wave ${r.wave} of ${r.waves}`;
+      if (r.status === 'halted') {
+        const failing = r.failures.slice(0, 10).map((f) => `${f.id}: ${f.reason}`).join('; ');
+        const more = r.failures.length > 10 ? `; … and ${r.failures.length - 10} more` : '';
+        return { ok: false, detail: `HALTED at ${where} (${r.change}): ${r.failures.length} bot(s) failing: ${failing}${more}; see \`fleetsynth rollout status\``, informational: true };
+      }
+      const advancing = rolloutHealth ? '' : ' (no Kubernetes credentials: followed, not advanced)';
+      return { ok: true, detail: `${r.status} at ${where} (${r.change})${r.note ? `: ${r.note}` : ''}${r.status === 'rolling' ? advancing : ''}`, informational: true };
     },
     secrets: (): CheckResult => {
       if (!secrets) return { ok: false, detail: 'unavailable: no credentials', informational: true };

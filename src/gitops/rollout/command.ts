@@ -5,12 +5,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { FleetsynthError } from '../../errors';
-import { findKubeConfig } from '../../service/kube';
 import { addRenderOptions, openSettingsSource, resolveSettings } from '../../settings';
 import { publish } from '../publish';
 import { GitWorkspace } from '../workspace';
+import { rolloutPollMs } from './controller';
 import { describeChange } from './generation';
-import { HealthReader, kubeHealthReader } from './health';
+import { healthFromCredentials } from './health';
 import type { RolloutOptions } from './plan';
 import { ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState } from './state';
 
@@ -27,12 +27,6 @@ export function fleetsynthVersion(): string {
     if (pkg.name === 'fleetsynth') return (version = pkg.version ?? '0.0.0');
   }
   return (version = '0.0.0');
-}
-
-/** The health reader of the cluster the standard credentials name; null when there are none. */
-export function healthFromCredentials(kubeconfig: string | undefined, namespace: string): HealthReader | null {
-  const found = findKubeConfig({ kubeconfig, namespace });
-  return found ? kubeHealthReader(found.kc, found.namespace) : null;
 }
 
 /** Rollout options of a publish from its settings and flags. */
@@ -130,8 +124,7 @@ export async function waitForRollout<T extends { rollout?: { state: RolloutState
   for (let round = 0; round < (opts.maxRounds ?? 10_000); round++) {
     const st = r.rollout?.state;
     if (!st || st.status !== 'rolling') return r;
-    // Poll well inside the bake time, at least every 5 s and at most every 30 s.
-    await sleep(Math.min(30_000, Math.max(5_000, (st.bakeSeconds * 1000) / 4)));
+    await sleep(rolloutPollMs(st));
     r = await once();
     for (const n of r.rollout?.notes ?? []) opts.log(n);
   }

@@ -119,6 +119,11 @@ export function stepRollout(state: RolloutState, health: readonly BotHealth[], n
   return { state: advanceTo(state, state.current + 1, done, at), action: { type: 'commit-wave', wave: state.current + 1 } };
 }
 
+/** How often a runner looks at a rolling rollout: well inside the bake time, every 5 to 30 s. */
+export function rolloutPollMs(state: Pick<RolloutState, 'bakeSeconds'>): number {
+  return Math.min(30_000, Math.max(5_000, (state.bakeSeconds * 1000) / 4));
+}
+
 /** Records that the next wave is committed with `bots` bots (the runner counts them). */
 export function recordWaveCommit(state: RolloutState, bots: number): RolloutState {
   const history = replaceLast(state.history, { ...state.history[state.history.length - 1], bots });

@@ -6,6 +6,7 @@
 // so a daily schedule does not hold a rollout for a day — the bake time is the only wait).
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
 import { LABELS, MANAGED_BY } from '../../model/labels';
+import { findKubeConfig } from '../../service/kube';
 import type { BotHealth } from './controller';
 
 export type { HealthReader, RolloutTarget } from './targets';
@@ -150,4 +151,10 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
     else m.set(k, [it]);
   }
   return m;
+}
+
+/** The health reader of the cluster the standard credentials name (kubeconfig, in-cluster); null when there are none. */
+export function healthFromCredentials(kubeconfig: string | undefined, namespace: string): HealthReader | null {
+  const found = findKubeConfig({ kubeconfig, namespace });
+  return found ? kubeHealthReader(found.kc, found.namespace) : null;
 }

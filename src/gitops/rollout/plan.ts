@@ -74,17 +74,33 @@ export function readRolloutState(outDir: string): RolloutState | undefined {
   return parseRolloutState(text, ROLLOUT_FILE);
 }
 
-/** Writes `rollout.json` when its bytes change; returns whether they did. */
+/**
+ * Writes `rollout.json` when the rollout changed; returns whether it did. A step that only moves
+ * `updatedAt` (a wave still waiting) writes nothing, so polling a rollout makes no commits.
+ */
 export function writeRolloutState(outDir: string, state: RolloutState): boolean {
   const file = path.join(outDir, ROLLOUT_FILE);
   const text = serializeRolloutState(state);
+  let old: string | undefined;
   try {
-    if (fs.readFileSync(file, 'utf8') === text) return false;
+    old = fs.readFileSync(file, 'utf8');
   } catch {
     // not there yet
   }
+  if (old === text) return false;
+  if (old !== undefined && sameRollout(old, state)) return false;
   fs.writeFileSync(file, text);
   return true;
+}
+
+/** True when the stored rollout equals `state` but for `updatedAt`. */
+function sameRollout(stored: string, state: RolloutState): boolean {
+  try {
+    const prev = parseRolloutState(stored);
+    return serializeRolloutState({ ...prev, updatedAt: state.updatedAt }) === serializeRolloutState(state);
+  } catch {
+    return false;
+  }
 }
 
 /** Decides this run's part of the rollout, from the `rollout.json` of an output root. */
@@ -156,15 +172,11 @@ export async function planRolloutFrom(prior: RolloutState | undefined, fleet: Fl
     action = { type: 'commit-wave', wave: 0 };
     notes.push(`rollout started: ${change}`, waveLine(state, waveIds.length, ids.size));
   } else if (state.status === 'rolling') {
-    const step = await checkHealth(state, fleet, opts.health, now);
+    const step = await advanceRollout(state, fleet, opts.health, now, ids);
     state = step.state;
     action = step.action;
+    waveIds = step.waveIds;
     notes.push(...step.notes);
-    if (action.type === 'commit-wave') {
-      waveIds = [...ids].filter((id) => waveOfBot(state, id) === state.current).sort();
-      state = recordWaveCommit(state, waveIds.length);
-      notes.push(waveLine(state, waveIds.length, ids.size));
-    }
   } else {
     notes.push(`rollout ${state.status} at wave ${state.current + 1} of ${state.waves.length} (${state.change})`);
   }
@@ -181,6 +193,26 @@ export async function planRolloutFrom(prior: RolloutState | undefined, fleet: Fl
 function assign(state: RolloutState, ids: ReadonlySet<string>, toSettings: RenderSettings, current: RenderSettings): RenderGroup[] {
   const [onNew, onOld] = groupsFromState(state, ids, current);
   return [{ settings: toSettings, ids: onNew.ids }, onOld];
+}
+
+/**
+ * One step of a rolling rollout as recorded: reads the current wave's health and decides to wait,
+ * commit the next wave (its bots are returned), halt or end. Publish and serve's reconcile both
+ * take their steps here; neither starts a rollout in it.
+ */
+export async function advanceRollout(
+  state: RolloutState,
+  fleet: Fleet,
+  health: HealthReader | null | undefined,
+  now: Date,
+  ids: ReadonlySet<string> = allBotIds(fleet),
+): Promise<{ state: RolloutState; action: RolloutAction; notes: string[]; waveIds: string[] }> {
+  const step = await checkHealth(state, fleet, health, now);
+  if (step.action.type !== 'commit-wave') return { ...step, waveIds: [] };
+  const next = step.state;
+  const waveIds = [...ids].filter((id) => waveOfBot(next, id) === next.current).sort();
+  const recorded = recordWaveCommit(next, waveIds.length);
+  return { state: recorded, action: step.action, notes: [...step.notes, waveLine(recorded, waveIds.length, ids.size)], waveIds };
 }
 
 /** Reads the current wave's health and takes one step. */
@@ -253,4 +285,14 @@ export function groupsFromState(state: RolloutState, ids: Iterable<string>, curr
     { settings: to, ids: onNew },
     { settings: from, ids: onOld },
   ];
+}
+
+/** The subject of a rollout's commit: which wave, or what the rollout did. */
+export function rolloutCommitSubject(plan: Pick<RolloutPlan, 'state' | 'action' | 'waveIds'> | undefined): string | undefined {
+  if (!plan?.action) return undefined;
+  const st = plan.state;
+  if (plan.action.type === 'commit-wave') return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length} (${st.waves[st.current]} %): ${plan.waveIds.length} bots`;
+  if (plan.action.type === 'halt') return `fleetsynth rollout: halted at wave ${st.current + 1} of ${st.waves.length}`;
+  if (plan.action.type === 'done') return `fleetsynth rollout: done (${st.change})`;
+  return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length}: ${plan.action.why}`;
 }
