@@ -1,7 +1,7 @@
 // Rollouts end to end: publish into a real bare repository; a fake Kubernetes API (through
 // client-node's real code) serves Deployments, CronJobs and pods made from what the bare remote
 // holds, as Argo CD would apply it (test/support/fake-cluster.ts): a pod whose image contains "bad" never pulls.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -207,6 +207,61 @@ describe('rollouts through publish', () => {
     expect(state().status).toBe('rolling');
     expect(state().current).toBe(0);
   });
+});
+
+test('publish --wait killed (kill -9) mid-rollout: the next runner, in the same working copy, resumes from Git; no wave is committed twice', async () => {
+  const repo = bare();
+  const cluster = await fakeCluster(repo, tmp);
+  try {
+    const file = uniq('fleet') + '.json';
+    writeFleetFile(file, docs);
+    const config = uniq('config') + '.yaml';
+    fs.writeFileSync(config, 'rollout:\n  bakeSeconds: 1\n  timeoutSeconds: 600\n');
+    const wd = uniq('wd');
+    const args = (image: string) => ['publish', '--wait', '--repo', repo, '--source', file, '--work-dir', wd, '--config', config, '--kubeconfig', cluster.kubeconfig, '--runtime-image', image];
+    const ROOT = path.resolve(__dirname, '..');
+    const cli = (argv: string[]) => {
+      const child = spawn(process.execPath, ['-r', 'tsx/cjs', '-e', `require('./src/cli').main(process.argv).then((c) => { process.exitCode = c; })`, 'fleetsynth', ...argv], {
+        cwd: ROOT,
+        env: { ...process.env, MONGO_URI: '', FLEET_SOURCE: '', KUBECONFIG: '/nonexistent', HOME: '/nonexistent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out: string[] = [];
+      child.stdout!.on('data', (d) => out.push(String(d)));
+      child.stderr!.on('data', (d) => out.push(String(d)));
+      return { child, out, exit: new Promise<number | null>((r) => child.on('exit', (code) => r(code))) };
+    };
+    const first = cli(args('rt:1'));
+    expect(await first.exit).toBe(0);
+    const st = () => parseRolloutState(git(repo, 'show', `main:dist/${ROLLOUT_FILE}`));
+    expect(st().status).toBe('done');
+
+    const doomed = cli(args('rt:2'));
+    for (const end = Date.now() + 120_000; Date.now() < end && doomed.child.exitCode === null; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (st().to.inputs.runtimeImage === 'rt:2' && st().current >= 1) break; // wave 2 is in Git
+    }
+    expect(doomed.child.exitCode).toBeNull(); // still rolling when killed
+    doomed.child.kill('SIGKILL');
+    await doomed.exit;
+    expect(st().status).toBe('rolling');
+
+    const resumed = cli(args('rt:2'));
+    const code = await resumed.exit;
+    expect({ code, out: resumed.out.join('') }).toEqual({ code: 0, out: expect.stringMatching(/rollout done/) });
+    const final = st();
+    expect(final.status).toBe('done');
+    expect(final.history.map((h) => h.wave)).toEqual([0, 1, 2, 3]);
+    const subjects = git(repo, 'log', '--format=%s', 'main').split('\n');
+    for (const w of [2, 3, 4]) expect(subjects.filter((l) => l.startsWith(`fleetsynth rollout: wave ${w} of 4 (`)).length).toBe(1);
+    const tree = await readTreeFromGit(repo, 'main', 'dist');
+    const imgs = [...tree].filter(([p]) => p.startsWith('bots/')).map(([, t]) => /image: (\S+)/.exec(t)![1]);
+    expect(imgs.length).toBeGreaterThan(120);
+    expect(new Set(imgs)).toEqual(new Set(['rt:2']));
+    expect(final.history.reduce((n, h) => n + h.bots, 0)).toBe(imgs.length);
+  } finally {
+    await cluster.server.close();
+  }
 });
 
 test('fleetsynth rollout status prints the rollout recorded in the repository', async () => {

@@ -64,7 +64,8 @@ export async function fakeCluster(repo: string, tmp: string) {
     res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: {}, items: items.filter((o) => match(o.metadata.labels ?? {})) }));
   });
   const kc = new KubeConfig();
-  kc.loadFromFile(writeKubeconfig(fs.mkdtempSync(path.join(tmp, 'kc-')), server.url));
-  return { server, health: kubeHealthReader(kc, 'the0') };
+  const kubeconfig = writeKubeconfig(fs.mkdtempSync(path.join(tmp, 'kc-')), server.url);
+  kc.loadFromFile(kubeconfig);
+  return { server, kubeconfig, health: kubeHealthReader(kc, 'the0') };
 }
 
