@@ -1,7 +1,7 @@
 // The rollout's decisions, as pure functions of its state, the health of the current wave and the
 // clock: what a runner (publish, publish --wait, serve's reconcile) does next. I/O is elsewhere.
 import { DEFAULT_ROLLOUT, RolloutSettings, RolloutState } from './state';
-import { WavePlan, planWaves, waveOf } from './waves';
+import { WavePlan, planWaves, waveBounds, waveOf } from './waves';
 
 /** What the health check says of one bot of the current wave. */
 export interface BotHealth {
@@ -32,9 +32,11 @@ export function startRollout(opts: {
   readonly now: Date;
 }): { state: RolloutState; plan: WavePlan[] } {
   const s = opts.settings ?? DEFAULT_ROLLOUT;
-  const plan = planWaves(opts.changedIds, s.waves);
+  const changed = [...opts.changedIds];
+  const bounds = waveBounds(changed, s.waves);
+  const plan = planWaves(changed, s.waves, bounds);
   const first = plan[0].ids;
-  const canary = first.find((id) => waveOf(id, s.waves) !== 0);
+  const canary = first.find((id) => waveOf(id, s.waves, bounds) !== 0);
   const at = opts.now.toISOString();
   const state: RolloutState = {
     apiVersion: 'fleetsynth.io/v1',
@@ -47,6 +49,7 @@ export function startRollout(opts: {
     bakeSeconds: s.bakeSeconds,
     timeoutSeconds: s.timeoutSeconds,
     maxUnhealthy: s.maxUnhealthy,
+    bounds,
     ...(canary ? { canary } : {}),
     current: 0,
     history: [{ wave: 0, bots: first.length, committedAt: at }],
@@ -58,7 +61,7 @@ export function startRollout(opts: {
 
 /** The wave a bot belongs to in this rollout. */
 export function waveOfBot(state: RolloutState, id: string): number {
-  return state.canary === id ? 0 : waveOf(id, state.waves);
+  return state.canary === id ? 0 : waveOf(id, state.waves, state.bounds);
 }
 
 /**

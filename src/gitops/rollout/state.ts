@@ -59,6 +59,8 @@ const RolloutStateSchema = z
     bakeSeconds: z.number().int().nonnegative(),
     timeoutSeconds: z.number().int().positive(),
     maxUnhealthy: z.number().int().nonnegative(),
+    /** Position bounds of the waves, recorded at the start (see waveBounds); absent: the natural ones. */
+    bounds: z.array(z.number().int().nonnegative()).optional(),
     /** A bot moved into an otherwise empty canary wave (see planWaves). */
     canary: z.string().optional(),
     /** Index of the last wave committed. */

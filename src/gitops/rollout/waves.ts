@@ -1,6 +1,8 @@
-// Rollout waves: which bots a fleet-wide change reaches first. A bot's wave is a pure function of
-// its id (like its shard, but from an independent hash so a wave is spread over every shard), and
-// does not depend on the fleet's size: adding bots never moves another bot to another wave.
+// Rollout waves: which bots a fleet-wide change reaches first. A bot's position is a pure function
+// of its id (like its shard, but from an independent hash so a wave is spread over every shard).
+// Its natural wave follows from the position alone; a rollout records bounds at its start that
+// cap each wave at its share of the fleet (see waveBounds), and within the rollout a bot's wave
+// is a pure function of its id and those bounds: adding bots never moves another bot.
 import { createHash } from 'node:crypto';
 
 /** Default waves, as cumulative shares of the fleet in percent: canary, then 10 %, 50 %, all. */
@@ -30,10 +32,34 @@ export function checkWaves(waves: readonly number[]): string[] {
   return problems;
 }
 
-/** The wave (index into `waves`) of a bot. */
-export function waveOf(id: string, waves: readonly number[] = DEFAULT_WAVES): number {
+/** The natural upper bound (exclusive) of each wave's positions: its share in 1/100 %. */
+export function naturalBounds(waves: readonly number[]): number[] {
+  return waves.map((w, i) => (i === waves.length - 1 ? BUCKETS : Math.round(w * 100)));
+}
+
+/**
+ * Upper bounds (exclusive) of each wave's positions for one rollout, so that no wave reaches more
+ * than its share of these bots, rounded up (a hash is only 1 % on average: 9,008 bots put 99 in
+ * the natural 1 % canary). A bound is the natural one unless the bots crowd below it; then it is
+ * lowered to the position of the first bot over the cap. A cap only ever moves a bot to a later
+ * wave, never an earlier one. Recorded in `rollout.json` when the rollout starts, so bots added
+ * later get their wave from the same bounds.
+ */
+export function waveBounds(ids: Iterable<string>, waves: readonly number[] = DEFAULT_WAVES): number[] {
+  const buckets = [...ids].map(rolloutBucket).sort((a, b) => a - b);
+  const n = buckets.length;
+  return naturalBounds(waves).map((natural, i) => {
+    if (i === waves.length - 1) return natural;
+    const cap = Math.ceil((waves[i] / 100) * n);
+    if (cap >= n || buckets[cap] >= natural) return natural; // at most `cap` bots below the natural bound
+    return buckets[cap];
+  });
+}
+
+/** The wave (index into `waves`) of a bot: its natural wave, or its wave under a rollout's recorded bounds. */
+export function waveOf(id: string, waves: readonly number[] = DEFAULT_WAVES, bounds: readonly number[] = naturalBounds(waves)): number {
   const b = rolloutBucket(id);
-  for (let i = 0; i < waves.length; i++) if (b < Math.round(waves[i] * 100)) return i;
+  for (let i = 0; i < waves.length; i++) if (b < bounds[i]) return i;
   return waves.length - 1;
 }
 
@@ -53,11 +79,13 @@ export interface WavePlan {
  * starts without a first bot to watch. That bot is a function of the changed set, so it is the
  * same in every run over the same set.
  */
-export function planWaves(ids: Iterable<string>, waves: readonly number[] = DEFAULT_WAVES): WavePlan[] {
+export function planWaves(ids: Iterable<string>, waves: readonly number[] = DEFAULT_WAVES, bounds?: readonly number[]): WavePlan[] {
+  const list = [...ids];
+  const lim = bounds ?? waveBounds(list, waves);
   const byWave: string[][] = waves.map(() => []);
   let first: { id: string; bucket: number; wave: number } | undefined;
-  for (const id of ids) {
-    const w = waveOf(id, waves);
+  for (const id of list) {
+    const w = waveOf(id, waves, lim);
     byWave[w].push(id);
     const bucket = rolloutBucket(id);
     if (!first || bucket < first.bucket || (bucket === first.bucket && id < first.id)) first = { id, bucket, wave: w };
