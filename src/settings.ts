@@ -51,6 +51,13 @@ export interface RenderSettings {
    * @default undefined (the0's plain SHA-256 hash)
    */
   readonly configHashKey?: string;
+  /**
+   * The config hash key before a rotation (`--previous-config-hash-key[-file]`,
+   * `PREVIOUS_CONFIG_HASH_KEY`): bots a rollout has not reached yet hash with the key their
+   * generation was rendered with, so a rotation restarts bots wave by wave. Never rendered.
+   * @default undefined
+   */
+  readonly previousConfigHashKey?: string;
   /** Number of shard directories bots are spread over (`--shards`, `SHARDS`). */
   readonly shards: number;
   /** Image of the live service in `platform/` (`FLEETSYNTH_IMAGE`). @default DEFAULT_FLEETSYNTH_IMAGE */
@@ -179,6 +186,9 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
   const keyFile = render.configHashKeyFile as string | undefined;
   delete render.configHashKeyFile;
   if (keyFile !== undefined && values.configHashKey === undefined) render.configHashKey = readKeyFile(keyFile);
+  const previousFile = render.previousConfigHashKeyFile as string | undefined;
+  delete render.previousConfigHashKeyFile;
+  if (previousFile !== undefined && values.previousConfigHashKey === undefined) render.previousConfigHashKey = readKeyFile(previousFile);
   const pods: PodConfig = { pod: config.pod, resources: config.resources, image: config.image, rules: config.rules };
   if (pods.pod || pods.resources || pods.image || (pods.rules && pods.rules.length > 0)) render.pods = stripUndefined(pods);
   if (config.networkPolicy) render.networkPolicy = config.networkPolicy;
@@ -229,6 +239,9 @@ export function checkSettings(s: RenderSettings): string[] {
   problems.push(...credentialProblems(s));
   if (s.configHashKey !== undefined && Buffer.byteLength(s.configHashKey, 'utf8') < MIN_CONFIG_HASH_KEY_BYTES) {
     problems.push(`the config hash key must be at least ${MIN_CONFIG_HASH_KEY_BYTES} bytes (a short key can be guessed offline from the hashes in Git); use e.g. openssl rand -hex 32`);
+  }
+  if (s.previousConfigHashKey !== undefined && Buffer.byteLength(s.previousConfigHashKey, 'utf8') < MIN_CONFIG_HASH_KEY_BYTES) {
+    problems.push(`the previous config hash key must be at least ${MIN_CONFIG_HASH_KEY_BYTES} bytes, like the key`);
   }
   if (!['Always', 'IfNotPresent', 'Never'].includes(s.imagePullPolicy)) {
     problems.push(`image pull policy must be Always, IfNotPresent or Never, got "${s.imagePullPolicy}"`);

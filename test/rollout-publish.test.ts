@@ -198,6 +198,38 @@ describe('rollouts through publish', () => {
     expect(held.diff.rollout?.waves.map((w) => w.state)).toEqual(['current', 'later', 'later', 'later']);
   });
 
+  test('a config-hash key rotation rolls out in waves while the previous key is given; without it the note says old bots restart', async () => {
+    const keyA = 'a'.repeat(32);
+    const keyB = 'b'.repeat(32);
+    const hashes = async () => {
+      const out = new Map<string, string>();
+      for (const [p, text] of await readTreeFromGit(repo, 'main', 'dist')) {
+        const m = /^bots\/[^/]+\/(?:bot|schedule)-(.+)\.yaml$/.exec(p);
+        if (m) out.set(m[1], /the0\.app\/config-hash: (\S+)/.exec(text)?.[1] ?? "");
+      }
+      return out;
+    };
+    const keyed = (key: string, previous?: string): Partial<PublishOptions> => ({ settings: { ...settingsWith('rt:1'), configHashKey: key, ...(previous ? { previousConfigHashKey: previous } : {}) } });
+    await run(docs, 'rt:1', keyed(keyA));
+    const before = await hashes();
+    const rotated = await run(docs, 'rt:1', keyed(keyB, keyA));
+    expect(rotated.rollout?.notes.join('\n')).toMatch(/rollout started: configHashKeyId changed|rollout started: configHashKeyId/);
+    expect(rotated.rollout?.notes.join('\n')).not.toMatch(/WARNING/);
+    const after = await hashes();
+    const moved = [...after].filter(([id, h]) => before.get(id) !== h).map(([id]) => id).sort();
+    // Only the canary restarts (files with a config hash: CronJobs carry none).
+    expect(moved).toEqual([...rotated.rollout!.waveIds].filter((id) => before.get(id) !== '').sort());
+    expect(moved.length).toBeGreaterThan(0);
+    for (const t of [keyA, keyB]) for (const [, text] of await readTreeFromGit(repo, 'main', 'dist')) expect(text).not.toContain(t);
+    expect(git(repo, 'show', `main:dist/${ROLLOUT_FILE}`)).not.toContain(keyA);
+
+    // The previous key forgotten mid-rollout: said clearly, and the old bots hash with the current key.
+    const forgot = await run(docs, 'rt:1', keyed(keyB));
+    expect(forgot.rollout?.notes.join('\n')).toMatch(/WARNING: generation [0-9a-f]{16} was hashed with a config-hash key that is neither the current nor the previous key/);
+    const changed = [...(await hashes())].filter(([id, h]) => after.get(id) !== h).length;
+    expect(changed).toBeGreaterThan(moved.length);
+  });
+
   test('without Kubernetes credentials the canary is committed and the rollout stays pending, said clearly', async () => {
     await run(docs, 'rt:1', {}, { health: null });
     await run(docs, 'rt:2', {}, { health: null });

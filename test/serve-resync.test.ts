@@ -13,7 +13,7 @@ import { botFilePath } from '../src/synth/shard';
 import { tmpDir } from './support/tmp';
 import { TestStream, bareRepo, botDoc, commits, git, memoryLogger, show, testStream, touched, tree, waitFor, testServeOptions } from './serve-support';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
 
 describe('resync queue', () => {
@@ -188,7 +188,7 @@ describe('serve and a rollout recorded in Git', () => {
       serve = await startServe(
         testServeOptions({ source: { file: r.fleet }, repo: r.repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }, rolloutHealth: r.cluster.health, rolloutCheckMs: 100, logger: memoryLogger('warn').logger }),
       );
-      await waitFor(() => r.state().status === 'done', 60000, 'rollout done');
+      await waitFor(() => r.state().status === 'done', 150_000, 'rollout done');
       expect(r.images().every((i) => i === 'rt:2')).toBe(true);
       const log = git(r.repo, 'log', '--format=%s', 'main');
       for (const w of [2, 3, 4]) expect(log).toMatch(new RegExp(`fleetsynth rollout: wave ${w} of 4`));
@@ -212,7 +212,7 @@ describe('serve and a rollout recorded in Git', () => {
       serve = await startServe(
         testServeOptions({ source: { file: r.fleet }, repo: r.repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:bad' }, rolloutHealth: r.cluster.health, rolloutCheckMs: 100, logger: mem.logger }),
       );
-      await waitFor(() => r.state().status === 'halted', 30000, 'rollout halted');
+      await waitFor(() => r.state().status === 'halted', 150_000, 'rollout halted');
       const st = r.state();
       expect(st.current).toBe(0);
       expect(st.failures!.length).toBeGreaterThan(0);

@@ -52,6 +52,8 @@ export const RENDER_OPTIONS: OptionGroup = {
     { key: 'natsUrlSecret', flag: '--nats-url-secret <secret[/key]>', env: ['NATS_URL_SECRET'], doc: 'Secret pods read NATS_URL from (key default nats-url) instead of a plain value', file: str },
     { key: 'configHashKey', flag: '--config-hash-key <key>', env: ['CONFIG_HASH_KEY'], doc: "key of a keyed (HMAC) config hash instead of the0's plain one (at least 16 bytes; prefer the env or --config-hash-key-file: flags show in ps)", file: str },
     { key: 'configHashKeyFile', flag: '--config-hash-key-file <file>', env: ['CONFIG_HASH_KEY_FILE'], doc: 'file holding the config hash key, e.g. a mounted Secret (trailing newline ignored)', file: str },
+    { key: 'previousConfigHashKey', flag: '--previous-config-hash-key <key>', env: ['PREVIOUS_CONFIG_HASH_KEY'], doc: 'the config hash key before a rotation: bots a rollout has not reached yet keep hashing with it, so the rotation restarts bots wave by wave (prefer the env or the file)', file: str },
+    { key: 'previousConfigHashKeyFile', flag: '--previous-config-hash-key-file <file>', env: ['PREVIOUS_CONFIG_HASH_KEY_FILE'], doc: 'file holding the previous config hash key (trailing newline ignored)', file: str },
     { key: 'fleetsynthImage', flag: '--fleetsynth-image <image>', env: ['FLEETSYNTH_IMAGE'], doc: 'image of fleetsynth serve in platform/', file: str },
     { key: 'secretKeys', flag: '--secret-keys <keys>', env: ['SECRET_KEYS'], doc: 'extra config key names treated as secret (comma-separated on the command line)', file: z.array(z.string().min(1)), parse: list },
   ],

@@ -35,6 +35,8 @@ export const PLATFORM_SECRET_KEYS = {
   gitopsRepo: 'gitops-repo',
   /** Key of the keyed config hash (only read when fleetsynth runs with one). */
   configHashKey: 'config-hash-key',
+  /** The key before a rotation (only read while one rolls out, when fleetsynth runs with one). */
+  previousConfigHashKey: 'previous-config-hash-key',
 } as const;
 
 /** Props of the platform. */
@@ -129,6 +131,7 @@ export class Platform extends Construct {
       { name: 'GITOPS_REPO', valueFrom: secretRef(keys.gitopsRepo) },
       // serve hashes configs as this run does; the key itself never leaves the Secret.
       ...(s.configHashKey ? [{ name: 'CONFIG_HASH_KEY', valueFrom: secretRef(keys.configHashKey) }] : []),
+      ...(s.previousConfigHashKey ? [{ name: 'PREVIOUS_CONFIG_HASH_KEY', valueFrom: secretRef(keys.previousConfigHashKey) }] : []),
       ...(props.gitopsBranch ? [{ name: 'GITOPS_BRANCH', value: props.gitopsBranch }] : []),
       ...(props.gitopsPath ? [{ name: 'GITOPS_PATH', value: props.gitopsPath }] : []),
       { name: 'WORK_DIR', value: `${PLATFORM_WORK_DIR}/work` },

@@ -12,7 +12,7 @@ import { SynthResult, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
 import { RolloutOptions, RolloutPlan, planRollout, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { previewRollout } from './rollout/preview';
-import { synthesizeGroups } from '../synth/groups';
+import { keyedGroups, synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
 
 /** How to publish a fleet to the Git repository Argo CD watches. */
@@ -160,7 +160,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     // gets its bots' generations from the caller's settings.
     const plan = opts.rollout && !opts.onlyIds ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
     const synth = plan
-      ? await synthesizeGroups(fleet, plan.groups, { outDir, write, collect: true, workers: opts.workers })
+      ? await synthesizeGroups(fleet, keyedGroups(docs, opts.settings.configHashKey, plan.groups), { outDir, write, collect: true, workers: opts.workers })
       : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
     if (plan && write) writeRolloutState(outDir, plan.state);
     lastPlan = plan;

@@ -8,7 +8,7 @@ import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, synthesizeFleet } from '../synth/synth';
-import { synthesizeGroups } from '../synth/groups';
+import { keyedGroups, synthesizeGroups } from '../synth/groups';
 import { advanceRollout, groupsFromState, readRolloutState, rolloutCommitSubject, writeRolloutState } from '../gitops/rollout/plan';
 import { RolloutAction, rolloutPollMs } from '../gitops/rollout/controller';
 import type { RolloutState } from '../gitops/rollout/state';
@@ -391,7 +391,7 @@ export class ResyncQueue {
         c.timing.readMs = Date.now() - t0;
         const fleet = this.build(c, docs, outDir);
         if (!fleet) return null;
-        const message = await this.apply(c, fleet, outDir);
+        const message = await this.apply(c, docs, fleet, outDir);
         c.renderedAt = Date.now();
         c.timing.renderMs = c.renderedAt - t0 - c.timing.readMs;
         return message;
@@ -487,7 +487,7 @@ export class ResyncQueue {
   }
 
   /** Renders into the work tree; the commit message, or null when no file changed. */
-  private async apply(c: CycleState, fleet: Fleet, outDir: string): Promise<string | null> {
+  private async apply(c: CycleState, docs: FleetDocuments, fleet: Fleet, outDir: string): Promise<string | null> {
     // A rollout recorded in Git decides each bot's generation; serve never starts or undoes one,
     // but carries a rolling one on: a wave that is due is committed here.
     let rollout = readRolloutState(outDir);
@@ -508,7 +508,8 @@ export class ResyncQueue {
     this.noteRollout(rollout, c.notes);
     const ids = c.full ? allBotIds(fleet) : new Set([...c.ids, ...wave]);
     if (rollout) {
-      c.result = await synthesizeGroups(fleet, groupsFromState(rollout, ids, this.opts.settings), { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
+      const groups = keyedGroups(docs, this.opts.settings.configHashKey, groupsFromState(rollout, ids, this.opts.settings));
+      c.result = await synthesizeGroups(fleet, groups, { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
     } else {
       c.result = await synthesizeFleet(fleet, {
         outDir,

@@ -1,7 +1,9 @@
 // A full render split into groups of bots, each with its own settings (a rollout renders the
 // bots of rolled waves with the new generation and the others with the old one). Each group is
 // one synthesizeFleet over its ids; the first renders the live service and the shard markers.
-import type { Fleet } from '../model/fleet';
+import { modelOptions } from '../config/model-options';
+import type { FleetDocuments } from '../model/document';
+import { Fleet, buildFleet } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { SynthOptions, SynthResult, synthesizeFleet } from './synth';
 import { listBotFiles } from './writer';
@@ -10,6 +12,17 @@ import { listBotFiles } from './writer';
 export interface SynthGroup {
   readonly settings: RenderSettings;
   readonly ids: ReadonlySet<string>;
+  /** The group's own validated fleet, when its settings validate differently (see keyedGroups). */
+  readonly fleet?: Fleet;
+}
+
+/**
+ * Config hashes are taken when documents are validated, under the fleet's config-hash key. A group
+ * rendered with another key (bots a key rotation has not reached yet) gets a fleet of its own,
+ * validated under its key, so its hashes, and so its pods, stay as they were.
+ */
+export function keyedGroups(docs: FleetDocuments, fleetKey: string | undefined, groups: readonly SynthGroup[]): SynthGroup[] {
+  return groups.map((g) => (g.settings.configHashKey === fleetKey || g.ids.size === 0 || g.fleet ? g : { ...g, fleet: buildFleet(docs, modelOptions(g.settings)) }));
 }
 
 /**
@@ -29,7 +42,7 @@ export async function synthesizeGroups(
   if (partial) {
     const parts = groups.filter((g) => g.ids.size > 0);
     const results: SynthResult[] = [];
-    for (const g of parts.length > 0 ? parts : groups.slice(0, 1)) results.push(await synthesizeFleet(fleet, { ...synthOpts, settings: g.settings, onlyIds: g.ids }));
+    for (const g of parts.length > 0 ? parts : groups.slice(0, 1)) results.push(await synthesizeFleet(g.fleet ?? fleet, { ...synthOpts, settings: g.settings, onlyIds: g.ids }));
     return mergeResults(results);
   }
   const grouped = new Set<string>();
@@ -40,7 +53,7 @@ export async function synthesizeGroups(
   const results: SynthResult[] = [];
   for (const [i, g] of groups.entries()) {
     const ids = i === 0 ? new Set([...g.ids, ...strays]) : g.ids;
-    results.push(await synthesizeFleet(fleet, { ...synthOpts, settings: g.settings, onlyIds: ids, platform: i === 0 }));
+    results.push(await synthesizeFleet(g.fleet ?? fleet, { ...synthOpts, settings: g.settings, onlyIds: ids, platform: i === 0 }));
   }
   const merged = mergeResults(results);
   // A run over chosen ids reports only those ids' document errors: add the ones that name no id.

@@ -10,7 +10,7 @@ import { readTreeFromDir, readTreeFromGit } from './tree';
 import { DiffBaseError, FleetDiff } from './types';
 import { allBotIds, buildFleet, mayRemove } from '../../model/fleet';
 import { EmptySourceError } from '../../synth/synth';
-import { synthesizeGroups } from '../../synth/groups';
+import { keyedGroups, synthesizeGroups } from '../../synth/groups';
 import { modelOptions } from '../../config/model-options';
 import { runGit } from '../workspace';
 import { planRolloutFrom, readRolloutState } from '../rollout/plan';
@@ -62,7 +62,7 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
       if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
       const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
       const plan = await planRolloutFrom(prior, fleet, opts.settings, { ...opts.rollout, health: null });
-      synth = await synthesizeGroups(fleet, plan.groups, render);
+      synth = await synthesizeGroups(fleet, keyedGroups(opts.docs, opts.settings.configHashKey, plan.groups), render);
       preview = previewRollout(plan, allBotIds(fleet));
     } else {
       synth = await synthesize(opts.docs, { ...render, settings: opts.settings, allowEmpty: opts.allowEmpty });

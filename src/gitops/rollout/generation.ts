@@ -13,7 +13,12 @@ export type RenderInputs = Record<string, unknown>;
  * documented), or that are secret: the config-hash key never goes into `rollout.json`. Its
  * fingerprint does (see renderInputs), so a key rotation is still a generation change.
  */
-const NOT_INPUTS = new Set(['configFile', 'customize', 'configHashKey']);
+const NOT_INPUTS = new Set(['configFile', 'customize', 'configHashKey', 'previousConfigHashKey']);
+
+/** A key's fingerprint, as `rollout.json` stores it: tells keys apart, reveals nothing of them. */
+export function configHashKeyId(key: string): string {
+  return createHash('sha256').update('fleetsynth-key-id\0').update(key).digest('hex').slice(0, 12);
+}
 
 /** The render inputs of a settings object, as JSON-safe data with keys sorted. */
 export function renderInputs(settings: RenderSettings): RenderInputs {
@@ -25,7 +30,7 @@ export function renderInputs(settings: RenderSettings): RenderInputs {
     out[k] = sortKeys(v);
   }
   const key = (settings as unknown as Record<string, unknown>).configHashKey;
-  if (typeof key === 'string' && key !== '') out.configHashKeyId = createHash('sha256').update('fleetsynth-key-id\0').update(key).digest('hex').slice(0, 12);
+  if (typeof key === 'string' && key !== '') out.configHashKeyId = configHashKeyId(key);
   return out;
 }
 
@@ -34,20 +39,31 @@ export function generationOf(inputs: RenderInputs, version: string): string {
   return createHash('sha256').update(`fleetsynth@${version}\0`).update(JSON.stringify(sortKeys(inputs))).digest('hex').slice(0, 16);
 }
 
-/** Settings to render old-generation bots with: the stored inputs over the current settings (for what is not stored). */
+/**
+ * Settings to render old-generation bots with: the stored inputs over the current settings (for
+ * what is not stored). The config-hash key is never stored, only its fingerprint: the bots hash
+ * with whichever of the current and the previous key (`previousConfigHashKey`) has that
+ * fingerprint, with none when their generation had none, and with the current key when neither
+ * matches (they then restart when rendered: see {@link missingConfigHashKey}).
+ */
 export function settingsFromInputs(inputs: RenderInputs, current: RenderSettings): RenderSettings {
-  const { customize, configFile } = current;
-  const { configHashKeyId: _id, ...stored } = inputs;
-  void _id;
-  const key = (current as unknown as Record<string, unknown>).configHashKey;
+  const { customize, configFile, configHashKey, previousConfigHashKey } = current;
+  const { configHashKeyId: id, ...stored } = inputs;
+  const key = id === undefined ? undefined : [configHashKey, previousConfigHashKey].find((k) => k !== undefined && configHashKeyId(k) === id) ?? configHashKey;
   return {
     ...(stored as unknown as RenderSettings),
     ...(customize ? { customize } : {}),
     ...(configFile ? { configFile } : {}),
-    // The key itself is never stored: old-generation bots hash with the current key (a key
-    // rotation restarts bots as their waves come, since each wave's hashes change).
-    ...(typeof key === 'string' ? { configHashKey: key } : {}),
+    ...(key !== undefined ? { configHashKey: key } : {}),
+    ...(previousConfigHashKey !== undefined ? { previousConfigHashKey } : {}),
   };
+}
+
+/** True when a generation was hashed with a key that neither the current nor the previous key is. */
+export function missingConfigHashKey(inputs: RenderInputs, current: RenderSettings): boolean {
+  const id = inputs.configHashKeyId;
+  if (id === undefined) return false;
+  return ![current.configHashKey, current.previousConfigHashKey].some((k) => k !== undefined && configHashKeyId(k) === id);
 }
 
 /**

@@ -9,7 +9,7 @@ import { Fleet, allBotIds } from '../../model/fleet';
 import type { RenderSettings } from '../../settings';
 import { FleetsynthError } from '../../errors';
 import { RolloutAction, abortRollout, recordWaveCommit, generationFor, pauseRollout, resumeRollout, startRollout, stepRollout, waveOfBot } from './controller';
-import { describeChange, generationOf, renderInputs, settingsFromInputs } from './generation';
+import { describeChange, generationOf, missingConfigHashKey, renderInputs, settingsFromInputs } from './generation';
 import type { HealthReader, RolloutTarget } from './targets';
 import { DEFAULT_ROLLOUT, ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState, serializeRolloutState } from './state';
 
@@ -181,6 +181,9 @@ export async function planRolloutFrom(prior: RolloutState | undefined, fleet: Fl
     notes.push(`rollout ${state.status} at wave ${state.current + 1} of ${state.waves.length} (${state.change})`);
   }
 
+  const old = state.status === 'done' ? undefined : state.from;
+  if (old && old.generation !== to.generation && missingConfigHashKey(old.inputs, settings)) notes.push(missingKeyNote(old.generation));
+
   if (state.status === 'aborted' || state.status === 'done') {
     const gen = state.status === 'aborted' ? state.from : state.to;
     const s = gen.generation === to.generation ? toSettings : { ...settingsFromInputs(gen.inputs, settings), generation: gen.generation };
@@ -295,4 +298,12 @@ export function rolloutCommitSubject(plan: Pick<RolloutPlan, 'state' | 'action' 
   if (plan.action.type === 'halt') return `fleetsynth rollout: halted at wave ${st.current + 1} of ${st.waves.length}`;
   if (plan.action.type === 'done') return `fleetsynth rollout: done (${st.change})`;
   return `fleetsynth rollout: wave ${st.current + 1} of ${st.waves.length}: ${plan.action.why}`;
+}
+
+/** Why bots of the old generation restart although their wave has not come: their hash key is gone. */
+export function missingKeyNote(generation: string): string {
+  return (
+    `rollout: WARNING: generation ${generation} was hashed with a config-hash key that is neither the current nor the previous key; ` +
+    'its bots hash with the current key and restart when rendered. Set --previous-config-hash-key (PREVIOUS_CONFIG_HASH_KEY) to the old key while the rotation rolls out'
+  );
 }
