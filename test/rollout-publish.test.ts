@@ -196,6 +196,13 @@ describe('rollouts through publish', () => {
     expect(held.diff.entries).toEqual([]);
     expect(held.diff.rollout?.step).toBe('holds');
     expect(held.diff.rollout?.waves.map((w) => w.state)).toEqual(['current', 'later', 'later', 'later']);
+
+    // A second fleet-wide change mid-rollout: the diff still renders, and says publish would refuse it.
+    const again = await diffRender({ docs, settings: settingsWith('rt:3'), base, rollout: ro });
+    expect(again.diff.rollout?.blocked).toMatch(/a rollout \(runtimeImage "rt:1" → "rt:2"\) is rolling at wave 1 of 4/);
+    expect(again.diff.rollout?.step).toBe('starts');
+    expect(formatDiff(again.diff, 'markdown')).toContain('**publish refuses this without `--supersede`**');
+    expect(formatDiff(again.diff, 'text')).toMatch(/^rollout: publish refuses this without --supersede: /m);
   });
 
   test('a config-hash key rotation rolls out in waves while the previous key is given; without it the note says old bots restart', async () => {

@@ -13,7 +13,7 @@ import { EmptySourceError } from '../../synth/synth';
 import { keyedGroups, synthesizeGroups } from '../../synth/groups';
 import { modelOptions } from '../../config/model-options';
 import { runGit } from '../workspace';
-import { planRolloutFrom, readRolloutState } from '../rollout/plan';
+import { RolloutBusyError, planRolloutFrom, readRolloutState } from '../rollout/plan';
 import { previewRollout } from '../rollout/preview';
 import { ROLLOUT_FILE, RolloutSettings, RolloutState, parseRolloutState } from '../rollout/state';
 
@@ -61,9 +61,18 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
       const total = opts.docs.bots.length + opts.docs.bot_schedules.length;
       if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
       const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
-      const plan = await planRolloutFrom(prior, fleet, opts.settings, { ...opts.rollout, health: null });
+      // A second fleet-wide change during a rollout: shown as what `publish --supersede` would
+      // commit, with publish's refusal in the report.
+      let blocked: string | undefined;
+      const ro = { ...opts.rollout, health: null };
+      const plan = await planRolloutFrom(prior, fleet, opts.settings, ro).catch((e) => {
+        if (!(e instanceof RolloutBusyError)) throw e;
+        blocked = e.message.replace(/; nothing was published$/, '');
+        return planRolloutFrom(prior, fleet, opts.settings, { ...ro, supersede: true });
+      });
       synth = await synthesizeGroups(fleet, keyedGroups(opts.docs, opts.settings.configHashKey, plan.groups), render);
-      preview = previewRollout(plan, allBotIds(fleet));
+      const p = previewRollout(plan, allBotIds(fleet));
+      preview = p && blocked ? { ...p, blocked } : p;
     } else {
       synth = await synthesize(opts.docs, { ...render, settings: opts.settings, allowEmpty: opts.allowEmpty });
     }

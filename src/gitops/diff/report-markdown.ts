@@ -31,6 +31,7 @@ function rolloutSection(p: RolloutPreview): string[] {
   return [
     `#### Rollout ${title} (${p.status})`,
     '',
+    ...(p.blocked ? [`> **publish refuses this without \`--supersede\`**: ${escapeHtml(p.blocked)}. Shown as \`--supersede\` would commit it.`, ''] : []),
     `Fleet-wide change, generation ${mdCode(p.from)} → ${mdCode(p.to)}:`,
     '',
     ...(p.change.length ? p.change : ['fleetsynth version']).map((c) => `- ${escapeHtml(c)}`),

@@ -37,6 +37,8 @@ export interface RolloutPreview {
   readonly waveBotsTotal: number;
   readonly fleet: number;
   readonly bakeSeconds: number;
+  /** Set when publish would refuse this change (a rollout is running): what it says; the plan shown is `--supersede`'s. */
+  readonly blocked?: string;
   /** Why the rollout is halted (bots and pod reasons), when it is. */
   readonly failures?: RolloutState['failures'];
 }
@@ -87,7 +89,10 @@ export function previewRollout(plan: RolloutPlan, ids: ReadonlySet<string>): Rol
 
 /** The rollout lines of the text report. */
 export function rolloutPreviewLines(p: RolloutPreview): string[] {
-  const lines = [`rollout ${p.step} (${p.status}): ${p.change.join('; ') || 'fleetsynth version'} — generation ${p.from} → ${p.to}`];
+  const lines = [
+    ...(p.blocked ? [`rollout: publish refuses this without --supersede: ${p.blocked}; shown as --supersede would commit it`] : []),
+    `rollout ${p.step} (${p.status}): ${p.change.join('; ') || 'fleetsynth version'} — generation ${p.from} → ${p.to}`,
+  ];
   for (const w of p.waves) lines.push(`  wave ${w.wave} (${w.share} %): ${w.bots} bot(s), ${waveStateText(w, p)}`);
   if (p.waveBotsTotal > 0) {
     const more = p.waveBotsTotal > p.waveBots.length ? `, … and ${p.waveBotsTotal - p.waveBots.length} more` : '';
