@@ -27,6 +27,10 @@ export class ServeMetrics {
   readonly secretOps: Counter<'op' | 'outcome'>;
   /** Query API latency by kind and HTTP status. */
   readonly querySeconds: Histogram<'kind' | 'status'>;
+  /** 1 while this replica holds the Lease (or runs alone), else 0. */
+  readonly leader: Gauge;
+  /** Changes of the Lease holder this replica observed (its own acquisitions included). */
+  readonly leaseTransitions: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -49,12 +53,20 @@ export class ServeMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
+    this.leader = new Gauge({ name: 'fleetsynth_leader', help: '1 while this replica is the leader (consumes events, writes, commits and pushes), else 0', registers });
+    this.leaseTransitions = new Counter({ name: 'fleetsynth_lease_transitions_total', help: 'Changes of the leader Lease holder observed by this replica', registers });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'fleetsynth_' });
   }
 
   /** The query server's `observe` callback. */
   observeQuery = (kind: QueryKind, status: number, seconds: number): void => {
     this.querySeconds.observe({ kind, status: String(status) }, seconds);
+  };
+
+  /** The leader elector's view of these metrics. */
+  readonly leaderMetrics = {
+    setLeader: (leading: boolean): void => this.leader.set(leading ? 1 : 0),
+    transition: (): void => this.leaseTransitions.inc(),
   };
 
   /** Prometheus text exposition. */
