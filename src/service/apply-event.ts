@@ -37,6 +37,11 @@ export interface BotStore {
   ping(): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
+  /**
+   * Forgets what this process cached of the stores's event positions: called when it becomes the
+   * leader (another replica may have written in between).
+   */
+  forgetOrders?(): void;
 }
 
 /** Collection (next to each bot collection) holding the stream position of each bot's last applied event. */
@@ -112,6 +117,8 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** MongoDB store: the writes of the0's controller, then indexed reads of single bots. */
 export class MongoBotStore implements BotStore {
   private readonly serial = new Serial();
+  /** Positions this process wrote (or read) in its current term: one round trip less per event. */
+  private readonly orderCache = new Map<string, EventOrder | null>();
 
   constructor(
     private readonly source: MongoSource,
@@ -137,14 +144,19 @@ export class MongoBotStore implements BotStore {
     await this.source.connect();
     const orders = await this.orders(event.collection);
     const key = `${event.collection}:${event.id}`;
-    const last = await orders.findOne({ _id: key });
-    if (last && typeof last.seq === 'number' && compareOrder(event.order, { stream: String(last.stream), epoch: String(last.epoch), seq: last.seq }) <= 0) {
-      return { outcome: 'noop', reason: staleReason(event, { stream: String(last.stream), epoch: String(last.epoch), seq: last.seq }) };
+    let last = this.orderCache.get(key);
+    if (last === undefined) {
+      const rec = await orders.findOne({ _id: key });
+      last = rec && typeof rec.seq === 'number' ? { stream: String(rec.stream), epoch: String(rec.epoch), seq: rec.seq } : null;
+      this.orderCache.set(key, last);
     }
+    if (last && compareOrder(event.order, last) <= 0) return { outcome: 'noop', reason: staleReason(event, last) };
     const r = await this.write(event);
     if (r.outcome !== 'rejected') {
       const { stream, epoch, seq } = event.order;
+      this.orderCache.delete(key); // unknown until the write below is known to have landed
       await orders.updateOne({ _id: key }, { $set: { stream, epoch, seq } }, { upsert: true });
+      this.orderCache.set(key, event.order);
     }
     return r;
   }
@@ -237,6 +249,10 @@ export class MongoBotStore implements BotStore {
       }
     }
     throw new SourceError('could not allocate a partition after 5 attempts');
+  }
+
+  forgetOrders(): void {
+    this.orderCache.clear();
   }
 
   async readIds(ids: ReadonlySet<string>): Promise<FleetDocuments> {

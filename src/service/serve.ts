@@ -395,6 +395,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       if (stopping || !gate.isLeader()) return;
       if (queueStarted) queue = newQueue();
       queueStarted = true;
+      store.forgetOrders?.();
       queue.start();
       consume();
     });
