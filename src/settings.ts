@@ -9,7 +9,7 @@ import type { PodConfig } from './config/resolve';
 import { credentialProblems } from './config/credentials';
 import { ConfigError } from './config/errors';
 import { findConfigFile, keyPath, loadConfigFile } from './config/load';
-import { OPTION_GROUPS, OptionDef, OptionGroup, RENDER_OPTIONS, SOURCE_OPTIONS } from './config/options';
+import { LEADER_OPTIONS, OPTION_GROUPS, OptionDef, OptionGroup, RENDER_OPTIONS, SOURCE_OPTIONS } from './config/options';
 import { DEFAULT_MONGO_NAMES, MongoNames, Source, openSource } from './source';
 
 /** Everything that shapes the rendered manifests besides the bot documents themselves. */
@@ -116,6 +116,19 @@ export interface Settings {
   readonly configFile?: string;
   /** `rollout:` of the config file over the defaults (not a render input: changing it starts no rollout). */
   readonly rollout: RolloutSettings;
+  /** Leader election of serve (unset fields: serve's defaults). */
+  readonly leader: LeaderElectionSettings;
+}
+
+/** Leader election settings as given (durations in ms); serve applies the defaults. */
+export interface LeaderElectionSettings {
+  /** False: no Lease, this process writes alone. @default true */
+  readonly enabled: boolean;
+  readonly name?: string;
+  readonly durationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  readonly identity?: string;
 }
 
 /** RenderSettings field of a render option whose file key differs. */
@@ -140,6 +153,9 @@ export function addSettingsOptions(cmd: Command, groups: readonly OptionGroup[] 
 
 /** The render and source flags shared by synth, validate, diff, publish and serve. */
 export const addRenderOptions = (cmd: Command): Command => addSettingsOptions(cmd, [SOURCE_OPTIONS, RENDER_OPTIONS]);
+
+/** serve's flags: render, source and leader election. */
+export const addServeOptions = (cmd: Command): Command => addSettingsOptions(cmd, [SOURCE_OPTIONS, RENDER_OPTIONS, LEADER_OPTIONS]);
 
 function parseValue(o: OptionDef, raw: string): { ok: true; value: unknown } | { ok: false; message: string } {
   const r = o.file.safeParse(o.parse ? o.parse(raw) : raw);
@@ -203,7 +219,16 @@ export function settingsFromValues(flags: Record<string, unknown>, env: NodeJS.P
     schedulesCollection: (values.schedulesCollection as string) ?? DEFAULT_MONGO_NAMES.schedulesCollection,
   };
   const rollout: RolloutSettings = { ...DEFAULT_ROLLOUT, ...stripUndefined(config.rollout ?? {}) };
-  return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile, rollout };
+  const ms = (k: string) => (typeof values[k] === 'number' ? Math.round((values[k] as number) * 1000) : undefined);
+  const leader: LeaderElectionSettings = stripUndefined({
+    enabled: values.leaderElection !== false,
+    name: values.leaseName as string | undefined,
+    durationMs: ms('leaseDuration'),
+    renewDeadlineMs: ms('leaseRenewDeadline'),
+    retryPeriodMs: ms('leaseRetryPeriod'),
+    identity: values.leaderIdentity as string | undefined,
+  });
+  return { render: render as unknown as RenderSettings, source: { ref: values.source as string | undefined, names }, customize, configFile, rollout, leader };
 }
 
 function readKeyFile(file: string): string {

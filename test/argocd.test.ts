@@ -184,6 +184,7 @@ describe('renderArgoCd', () => {
       { group: 'rbac.authorization.k8s.io', kind: 'Role' },
       { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
       { group: 'networking.k8s.io', kind: 'NetworkPolicy' },
+      { group: 'policy', kind: 'PodDisruptionBudget' },
     ]);
     const kinds = p.spec.namespaceResourceWhitelist.map((k: Json) => k.kind);
     expect(kinds).not.toContain('Secret'); // per-bot Secrets are the live service's, never Git's
@@ -192,6 +193,7 @@ describe('renderArgoCd', () => {
     expect(p.spec.orphanedResources.ignore).toEqual([
       { group: '', kind: 'Secret', name: 'bot-*-config' },
       { group: 'batch', kind: 'Job', name: 'query-*' },
+      { group: 'coordination.k8s.io', kind: 'Lease', name: 'fleetsynth' },
     ]);
   });
 

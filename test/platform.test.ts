@@ -8,6 +8,7 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import * as YAML from 'yaml';
@@ -31,6 +32,7 @@ const MODELS: Record<string, new (o: any) => { validate(): void }> = {
   Service,
   ServiceAccount,
   NetworkPolicy,
+  PodDisruptionBudget,
   Role,
   RoleBinding,
 };
@@ -51,7 +53,7 @@ describe('renderPlatform', () => {
     const docs = YAML.parseAllDocuments(files[0].text).map((d) => d.toJSON());
     expect(docs).toEqual(objects);
     expect(renderPlatform(SETTINGS)).toEqual(files);
-    expect(objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'Service', 'Deployment', 'NetworkPolicy']);
+    expect(objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'Service', 'Deployment', 'PodDisruptionBudget', 'NetworkPolicy']);
   });
 
   test.each([
@@ -102,14 +104,18 @@ describe('least privilege', () => {
   const role = byKind('Role');
 
   test('exactly the rules serve needs; no wildcards, no escalation verbs, no watch', () => {
-    const rules = role.rules.map((r: Obj) => ({ apiGroups: r.apiGroups, resources: r.resources, verbs: [...r.verbs].sort() }));
+    const rules = role.rules.map((r: Obj) => ({ apiGroups: r.apiGroups, resources: r.resources, ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}), verbs: [...r.verbs].sort() }));
     expect(rules).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'delete', 'get', 'list', 'patch'] },
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'delete', 'get'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      // Leader election: update only on the one Lease serve renews.
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['fleetsynth'], verbs: ['get', 'update'] },
     ]);
-    const all = JSON.stringify(role.rules);
+    // `update` is only ever granted on that named Lease.
+    const all = JSON.stringify(role.rules.filter((r: Obj) => !r.resourceNames));
     expect(all).not.toContain('*');
     for (const verb of ['escalate', 'bind', 'impersonate', 'watch', 'update', 'deletecollection']) expect(all).not.toContain(`"${verb}"`);
     for (const res of ['deployments', 'cronjobs', 'services', 'configmaps', 'roles', 'rolebindings', 'pods/exec']) expect(all).not.toContain(`"${res}"`);
@@ -133,11 +139,32 @@ describe('Deployment', () => {
   const pod = dep.spec.template.spec;
   const c = pod.containers[0];
 
-  test('one replica, Recreate, selector matches the pod labels', () => {
-    expect(dep.spec.replicas).toBe(1);
-    expect(dep.spec.strategy).toEqual({ type: 'Recreate' });
+  test('two replicas, rolling update that never drops one, selector matches the pod labels', () => {
+    expect(dep.spec.replicas).toBe(2);
+    expect(dep.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) expect(dep.spec.template.metadata.labels[k]).toBe(v);
     expect(pod.containers).toHaveLength(1);
+    expect((platformObjects({ ...SETTINGS, platform: { replicas: 3 } }) as Obj[]).find((o: Obj) => o.kind === 'Deployment').spec.replicas).toBe(3);
+  });
+
+  test('a PodDisruptionBudget keeps one replica through drains; replicas prefer different nodes', () => {
+    const pdb = byKind('PodDisruptionBudget');
+    expect(pdb.spec).toEqual({ minAvailable: 1, selector: { matchLabels: dep.spec.selector.matchLabels } });
+    for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(dep.spec.template.metadata.labels[k]).toBe(v);
+    const spread = pod.topologySpreadConstraints;
+    expect(spread.map((t: Obj) => [t.topologyKey, t.whenUnsatisfiable])).toEqual([
+      ['kubernetes.io/hostname', 'ScheduleAnyway'],
+      ['topology.kubernetes.io/zone', 'ScheduleAnyway'],
+    ]);
+    const anti = pod.affinity.podAntiAffinity;
+    expect(anti.requiredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
+    expect(anti.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: dep.spec.selector.matchLabels } });
+  });
+
+  test('the pod name and namespace reach the container (the Lease holder identity)', () => {
+    const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e]));
+    expect(env.POD_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.POD_NAMESPACE.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
   });
 
   test('locked down: non-root 10001, read-only root, no capabilities, RuntimeDefault seccomp', () => {

@@ -73,17 +73,27 @@ export interface FakeKube extends LocalServer {
   onJobCreated?: (job: Record<string, unknown>) => void | Promise<void>;
   /** Forces the next matching request to fail with this status and Status object. */
   failNext?: { method: string; pathIncludes: string; code: number; status: Record<string, unknown> };
+  /** coordination.k8s.io/v1 Leases by name (resourceVersion checked on update: 409 when stale). */
+  leases: Map<string, Record<string, unknown>>;
+  /** Every accepted Lease write, in order: when (server clock), holder, resourceVersion. */
+  leaseWrites: { at: number; holder: string; resourceVersion: string; verb: 'create' | 'update' }[];
+  /** Lease writes refused with 409 (stale resourceVersion or already exists). */
+  leaseConflicts: number;
 }
 
 /** Starts a fake Kubernetes API server that speaks just enough of core/v1 Secrets and batch/v1 Jobs. */
 export async function startFakeKube(): Promise<FakeKube> {
   const reads = new Map<string, number>();
+  let leaseVersion = 100;
   const fake: Partial<FakeKube> = {
     requests: [],
     jobs: new Map(),
     created: [],
     deleted: [],
     secrets: new Map(),
+    leases: new Map(),
+    leaseWrites: [],
+    leaseConflicts: 0,
     jobBehaviour: (_name, n) => (n >= 3 ? { succeeded: 1, active: 0 } : { active: 1 }),
   };
   const json = (res: http.ServerResponse, code: number, body: unknown) => {
@@ -105,6 +115,42 @@ export async function startFakeKube(): Promise<FakeKube> {
       return json(res, f.code, f.status);
     }
     let m: RegExpExecArray | null;
+    if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(url.pathname))) {
+      const name = m[2] ? decodeURIComponent(m[2]) : undefined;
+      const leases = fake.leases!;
+      const conflict = (message: string, reason = 'Conflict') => {
+        fake.leaseConflicts!++;
+        return json(res, 409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, code: 409, message });
+      };
+      const store = (obj: Record<string, unknown>, verb: 'create' | 'update') => {
+        const meta = obj.metadata as Record<string, unknown>;
+        const rv = String(++leaseVersion);
+        const saved = { ...obj, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { ...meta, namespace: m![1], resourceVersion: rv, uid: `uid-${meta.name}` } };
+        leases.set(meta.name as string, saved);
+        fake.leaseWrites!.push({ at: Date.now(), holder: String((obj.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? ''), resourceVersion: rv, verb });
+        return saved;
+      };
+      if (name && req.method === 'GET') {
+        const l = leases.get(name);
+        return l ? json(res, 200, l) : notFound(res, 'leases.coordination.k8s.io', name);
+      }
+      if (!name && req.method === 'POST') {
+        const obj = JSON.parse(body) as Record<string, unknown>;
+        const n = (obj.metadata as { name: string }).name;
+        if (leases.has(n)) return conflict(`leases.coordination.k8s.io "${n}" already exists`, 'AlreadyExists');
+        return json(res, 201, store(obj, 'create'));
+      }
+      if (name && req.method === 'PUT') {
+        const obj = JSON.parse(body) as Record<string, unknown>;
+        const have = leases.get(name);
+        if (!have) return notFound(res, 'leases.coordination.k8s.io', name);
+        const rv = (obj.metadata as { resourceVersion?: string }).resourceVersion;
+        if (rv !== (have.metadata as { resourceVersion: string }).resourceVersion) {
+          return conflict(`Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        }
+        return json(res, 200, store(obj, 'update'));
+      }
+    }
     if ((m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs$/.exec(url.pathname)) && req.method === 'POST') {
       const job = JSON.parse(body) as Record<string, unknown>;
       const name = (job.metadata as { name: string }).name;

@@ -88,6 +88,7 @@ export const RENDERED_KINDS: ReadonlyArray<{ readonly group: string; readonly ki
   { group: 'rbac.authorization.k8s.io', kind: 'Role' },
   { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding' },
   { group: 'networking.k8s.io', kind: 'NetworkPolicy' },
+  { group: 'policy', kind: 'PodDisruptionBudget' },
 ];
 
 /**
@@ -99,6 +100,7 @@ export const RENDERED_KINDS: ReadonlyArray<{ readonly group: string; readonly ki
 export const SERVE_OWNED_OBJECTS: ReadonlyArray<{ readonly group: string; readonly kind: string; readonly name: string }> = [
   { group: '', kind: 'Secret', name: 'bot-*-config' }, // per-bot BOT_CONFIG (SPEC §2.8), never in Git
   { group: 'batch', kind: 'Job', name: 'query-*' }, // ephemeral scheduled-bot query Jobs (SPEC §4.3)
+  { group: 'coordination.k8s.io', kind: 'Lease', name: 'fleetsynth' }, // leader election of serve's replicas
 ];
 
 /**

@@ -32,6 +32,14 @@ const bool = (raw: string): unknown => {
 const int = (raw: string): unknown => (/^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw);
 const list = (raw: string): unknown => raw.split(',').map((k) => k.trim()).filter((k) => k !== '');
 const str = z.string().min(1);
+/** Plain seconds (`15`) or with a unit (`15s`, `1500ms`, `1m`), as seconds. */
+const seconds = (raw: string): unknown => {
+  const t = raw.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const units: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(t);
+  return m ? Number(m[1]) * units[m[2]] : raw;
+};
 
 /** Settings of the rendered bot objects (RenderSettings). */
 export const RENDER_OPTIONS: OptionGroup = {
@@ -71,5 +79,18 @@ export const SOURCE_OPTIONS: OptionGroup = {
   ],
 };
 
+/** Leader election of `fleetsynth serve` with several replicas (coordination.k8s.io/v1 Lease; serve only). */
+export const LEADER_OPTIONS: OptionGroup = {
+  name: 'leader',
+  options: [
+    { key: 'leaderElection', flag: '--leader-election <bool>', env: ['LEADER_ELECTION'], doc: 'elect one writer among serve replicas through a Lease when the API server is reachable (default true; false: this process writes alone)', file: z.boolean(), parse: bool },
+    { key: 'leaseName', flag: '--lease-name <name>', env: ['LEASE_NAME'], doc: 'name of the leader Lease in the namespace (default fleetsynth)', file: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not a valid Kubernetes object name').max(253) },
+    { key: 'leaseDuration', flag: '--lease-duration <seconds>', env: ['LEASE_DURATION'], doc: 'seconds a Lease stays valid without renewal: the longest failover after a leader dies (default 15; 15, 15s, 1500ms)', file: z.number().min(1).max(3600), parse: seconds },
+    { key: 'leaseRenewDeadline', flag: '--lease-renew-deadline <seconds>', env: ['LEASE_RENEW_DEADLINE'], doc: 'seconds the leader may go without renewing before it stops writing; shorter than the lease duration (default 10)', file: z.number().gt(0).max(3600), parse: seconds },
+    { key: 'leaseRetryPeriod', flag: '--lease-retry-period <seconds>', env: ['LEASE_RETRY_PERIOD'], doc: 'seconds between attempts to acquire or renew the Lease; shorter than the renew deadline (default 2)', file: z.number().gt(0).max(3600), parse: seconds },
+    { key: 'leaderIdentity', flag: '--leader-identity <id>', env: ['POD_NAME', 'LEADER_IDENTITY'], doc: 'this replica\'s holderIdentity in the Lease (default the pod name from POD_NAME, else <hostname>-<pid>)', file: z.string().min(1).max(253) },
+  ],
+};
+
 /** Every group, in help order. */
-export const OPTION_GROUPS: readonly OptionGroup[] = [SOURCE_OPTIONS, RENDER_OPTIONS];
+export const OPTION_GROUPS: readonly OptionGroup[] = [SOURCE_OPTIONS, RENDER_OPTIONS, LEADER_OPTIONS];

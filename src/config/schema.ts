@@ -131,6 +131,7 @@ export const platformBlock = z.strictObject({
     .optional()
     .describe('keys in the platform Secret (minioSecret)'),
   queryClients: peer.optional().describe("pods allowed to call the query API (default: the0's API pods)"),
+  replicas: z.number().int().min(1).max(10).optional().describe('replicas of fleetsynth serve (default 2): all answer queries, the Lease holder alone writes'),
 });
 
 /** `rollout:` — fleet-wide changes in waves (settings of rollouts, not render inputs: changing them starts no rollout). */

@@ -1,11 +1,12 @@
 // The live service `fleetsynth serve` itself, as Argo CD applies it from `<root>/platform/`:
-// Deployment, Service, ServiceAccount, Role, RoleBinding, NetworkPolicy. Only kinds the Argo CD
+// Deployment, PodDisruptionBudget, Service, ServiceAccount, Role, RoleBinding, NetworkPolicy. Only kinds the Argo CD
 // AppProject whitelists (src/argocd/argocd.ts RENDERED_KINDS), all namespaced, nothing cluster-wide.
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { natsUrlSecretRef } from '../config/credentials';
 import type { RenderSettings } from '../settings';
+import { DEFAULT_LEASE_NAME } from '../service/leader';
 import { stringifyDocuments } from '../synth/yaml';
 import { FLEETSYNTH_LABEL, natsEnv } from './pod';
 
@@ -19,6 +20,8 @@ export const PLATFORM_UID = 10001;
 export const PLATFORM_QUERY_PORT = 9477;
 /** Health and metrics port (SPEC §6). */
 export const PLATFORM_HEALTH_PORT = 8080;
+/** Replicas of serve when `platform.replicas` is not set: one leader writes, every replica answers queries. */
+export const DEFAULT_PLATFORM_REPLICAS = 2;
 /** Where the git working copy lives (an emptyDir: the repository is the state, not the pod). */
 export const PLATFORM_WORK_DIR = '/var/lib/fleetsynth';
 
@@ -66,7 +69,10 @@ export const DEFAULT_QUERY_CLIENTS: { readonly podSelector: Readonly<Record<stri
 };
 
 /**
- * The live service: one replica (one publisher to Git; Recreate so two never overlap), locked
+ * The live service: several replicas (default 2) that all answer queries, of which the holder of
+ * the `fleetsynth` Lease alone consumes events and writes (src/service/leader.ts); rolling updates
+ * that never take a replica away before its successor is ready, a PodDisruptionBudget and a
+ * preference for different nodes, so an upgrade, a drain or a lost node never stops the query API. Locked
  * down (non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp), with the
  * least API access it needs and ingress only to its two ports.
  */
@@ -75,6 +81,8 @@ export class Platform extends Construct {
   readonly deployment: k8s.KubeDeployment;
   /** The Role of the service account. */
   readonly role: k8s.KubeRole;
+  /** At least one replica through voluntary disruptions (drains, upgrades of nodes). */
+  readonly disruptionBudget: k8s.KubePodDisruptionBudget;
 
   constructor(scope: Construct, id: string, props: PlatformProps) {
     super(scope, id);
@@ -103,6 +111,10 @@ export class Platform extends Construct {
         // A failed query Job's pod and the tail of its log, logged server-side only.
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+        // Leader election: create the Lease once (create cannot be limited by name), then read and
+        // renew only the one Lease serve uses.
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [DEFAULT_LEASE_NAME], verbs: ['get', 'update'] },
       ],
     });
 
@@ -127,6 +139,9 @@ export class Platform extends Construct {
     const secretRef = (key: string) => ({ secretKeyRef: { name: s.minioSecretName, key } });
     const env: k8s.EnvVar[] = [
       { name: 'NAMESPACE', value: s.namespace },
+      // The replica's identity in the Lease (holderIdentity) and where it runs.
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'MONGO_URI', valueFrom: secretRef(keys.mongoUri) },
       { name: 'GITOPS_REPO', valueFrom: secretRef(keys.gitopsRepo) },
       // serve hashes configs as this run does; the key itself never leaves the Secret.
@@ -159,14 +174,29 @@ export class Platform extends Construct {
     this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
       metadata: meta(),
       spec: {
-        // One publisher: two replicas would race each other's commits and pushes.
-        replicas: 1,
-        strategy: { type: 'Recreate' },
+        // One writer through the Lease; the others answer queries and take over when it goes.
+        replicas: p.replicas ?? DEFAULT_PLATFORM_REPLICAS,
+        // A new pod is ready (answers queries) before an old one stops; the old leader releases the
+        // Lease on SIGTERM and the next replica takes it at its next attempt.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromNumber(1) } },
         selector: { matchLabels: { ...SELECTOR } },
         template: {
           metadata: { labels },
           spec: {
             serviceAccountName: PLATFORM_NAME,
+            // Replicas on different nodes (and zones) when the cluster has room: a lost node takes
+            // at most one of them. Preferred, not required: a one-node cluster still runs them all.
+            topologySpreadConstraints: [
+              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...SELECTOR } } },
+              { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...SELECTOR } } },
+            ],
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...SELECTOR } } } },
+                ],
+              },
+            },
             // The token is needed: serve writes Secrets and query Jobs through the API server.
             automountServiceAccountToken: true,
             enableServiceLinks: false,
@@ -230,6 +260,11 @@ export class Platform extends Construct {
           },
         },
       },
+    });
+
+    this.disruptionBudget = new k8s.KubePodDisruptionBudget(this, 'PodDisruptionBudget', {
+      metadata: meta(),
+      spec: { minAvailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: { ...SELECTOR } } },
     });
 
     // Ingress to the query API only from the0's API pods (configurable: platform.queryClients): a

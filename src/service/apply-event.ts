@@ -3,7 +3,7 @@ import { Document, Long, MongoServerError } from 'mongodb';
 import type { Collection, FleetDocuments } from '../model/document';
 import { MAX_SCHEDULE_ID } from '../model/names';
 import { ENABLED_FILTER, MongoSource, SourceError, readFleetFile, writeFleetFile } from '../source';
-import type { BotEvent } from './events';
+import { BotEvent, EventOrder, compareOrder } from './events';
 import { nextFireTime } from './next-fire';
 
 /** What applying one event did to the source. */
@@ -37,6 +37,19 @@ export interface BotStore {
   ping(): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
+  /**
+   * Forgets what this process cached of the stores's event positions: called when it becomes the
+   * leader (another replica may have written in between).
+   */
+  forgetOrders?(): void;
+}
+
+/** Collection (next to each bot collection) holding the stream position of each bot's last applied event. */
+export const EVENT_ORDER_COLLECTION = 'fleetsynth_event_order';
+
+/** Why an event older than the last one applied to its bot is skipped (no config value). */
+function staleReason(event: BotEvent, last: EventOrder): string {
+  return `stale: stream sequence ${event.order!.seq} is not after ${last.seq}, the last event applied to ${event.id}`;
 }
 
 /** Partition size of the0's Docker mode (`bot_count < 100`). */
@@ -104,6 +117,8 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** MongoDB store: the writes of the0's controller, then indexed reads of single bots. */
 export class MongoBotStore implements BotStore {
   private readonly serial = new Serial();
+  /** Positions this process wrote (or read) in its current term: one round trip less per event. */
+  private readonly orderCache = new Map<string, EventOrder | null>();
 
   constructor(
     private readonly source: MongoSource,
@@ -118,7 +133,41 @@ export class MongoBotStore implements BotStore {
     return this.serial.run(() => this.applyNow(event));
   }
 
+  /**
+   * With a stream position: an event not newer than the last one applied to its bot (a
+   * redelivery that arrives after a newer event, e.g. across a failover) changes nothing; the
+   * position is recorded after the write (a crash in between re-applies the same event, which is
+   * idempotent). The record outlives a delete, so an old `created` cannot bring a bot back.
+   */
   private async applyNow(event: BotEvent): Promise<ApplyResult> {
+    if (!event.order) return this.write(event);
+    await this.source.connect();
+    const orders = await this.orders(event.collection);
+    const key = `${event.collection}:${event.id}`;
+    let last = this.orderCache.get(key);
+    if (last === undefined) {
+      const rec = await orders.findOne({ _id: key });
+      last = rec && typeof rec.seq === 'number' ? { stream: String(rec.stream), epoch: String(rec.epoch), seq: rec.seq } : null;
+      this.orderCache.set(key, last);
+    }
+    if (last && compareOrder(event.order, last) <= 0) return { outcome: 'noop', reason: staleReason(event, last) };
+    const r = await this.write(event);
+    if (r.outcome !== 'rejected') {
+      const { stream, epoch, seq } = event.order;
+      this.orderCache.delete(key); // unknown until the write below is known to have landed
+      await orders.updateOne({ _id: key }, { $set: { stream, epoch, seq } }, { upsert: true });
+      this.orderCache.set(key, event.order);
+    }
+    return r;
+  }
+
+  private async orders(which: Collection) {
+    const coll = await this.source.collection(which);
+    const client = await this.source.connect();
+    return client.db(coll.dbName).collection<{ _id: string; stream: string; epoch: string; seq: number }>(EVENT_ORDER_COLLECTION);
+  }
+
+  private async write(event: BotEvent): Promise<ApplyResult> {
     await this.source.connect();
     const problem = precheck(event);
     if (problem) return { outcome: 'rejected', reason: problem };
@@ -202,6 +251,10 @@ export class MongoBotStore implements BotStore {
     throw new SourceError('could not allocate a partition after 5 attempts');
   }
 
+  forgetOrders(): void {
+    this.orderCache.clear();
+  }
+
   async readIds(ids: ReadonlySet<string>): Promise<FleetDocuments> {
     const list = [...ids];
     if (list.length === 0) return { bots: [], bot_schedules: [] };
@@ -234,6 +287,8 @@ export class MongoBotStore implements BotStore {
  */
 export class FileBotStore implements BotStore {
   private docs?: FleetDocuments;
+  /** Stream position of each bot's last applied event (in memory: a fleet file is one replica's). */
+  private readonly orders = new Map<string, EventOrder>();
   private stamp = '';
   private flushing?: Promise<void>;
   private readonly serial = new Serial();
@@ -275,6 +330,12 @@ export class FileBotStore implements BotStore {
     const problem = precheck(event);
     if (problem) return { outcome: 'rejected', reason: problem };
     if (this.opts.readOnly) return { outcome: 'noop', reason: 'read-only source (the embedded example fleet)' };
+    if (event.order) {
+      const key = `${event.collection}:${event.id}`;
+      const last = this.orders.get(key);
+      if (last && compareOrder(event.order, last) <= 0) return { outcome: 'noop', reason: staleReason(event, last) };
+      this.orders.set(key, event.order);
+    }
     const docs = this.current();
     const list = docs[event.collection] as Record<string, unknown>[];
     const at = list.findIndex((d) => d !== null && typeof d === 'object' && d.id === event.id);

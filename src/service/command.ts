@@ -2,7 +2,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, ExitCode } from '../errors';
-import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
+import { addServeOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, leaseProblems } from './leader';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
 import { DEFAULT_MAX_QUERY_JOBS } from './query/server';
@@ -41,7 +42,7 @@ const countArg = (v: string) => {
 
 /** Adds `fleetsynth serve`: the live service (events → Git, Secrets, query API, health). */
 export function registerServeCommand(program: Command, io: { out: (s: string) => void; err: (s: string) => void }, setExit: (code: number) => void, env: NodeJS.ProcessEnv): Command {
-  return addRenderOptions(
+  return addServeOptions(
     program
       .command('serve')
       .description('live service: NATS events → MongoDB writes → one commit per burst; per-bot Secrets; query API on --port; health on --health-port')
@@ -84,6 +85,16 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
     } catch (e) {
       problems.push((e as Error).message);
     }
+    const lead = resolved.leader;
+    if (lead.enabled) {
+      problems.push(
+        ...leaseProblems({
+          durationMs: lead.durationMs ?? DEFAULT_LEASE_DURATION_MS,
+          renewDeadlineMs: lead.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS,
+          retryPeriodMs: lead.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS,
+        }),
+      );
+    }
     if (problems.length > 0) throw new ConfigError(problems, { hint: 'run `fleetsynth serve --help` for the flags and the env vars they read' });
 
     const src = openSettingsSource(resolved.source);
@@ -109,6 +120,7 @@ export function registerServeCommand(program: Command, io: { out: (s: string) =>
       kubeconfig: o.kubeconfig,
       minio,
       allowMassDelete: o.allowMassDelete === true,
+      leader: lead.enabled ? { name: lead.name, durationMs: lead.durationMs, renewDeadlineMs: lead.renewDeadlineMs, retryPeriodMs: lead.retryPeriodMs, identity: lead.identity } : false,
       logger,
     });
     // Runs until SIGTERM (Kubernetes) or SIGINT; then finishes the pending commit and push.

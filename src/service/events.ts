@@ -42,6 +42,32 @@ export interface BotEvent {
   readonly config?: unknown;
   /** `custom` of created/updated events. */
   readonly custom?: unknown;
+  /**
+   * Where the event sits in the JetStream stream (absent for core NATS deliveries): lets the store
+   * refuse an older event of a bot redelivered after a newer one was applied (e.g. after a failover).
+   */
+  readonly order?: EventOrder;
+}
+
+/** Position of an event in its stream: `epoch` tells a recreated stream (sequences restart) apart. */
+export interface EventOrder {
+  /** Stream name. */
+  readonly stream: string;
+  /** The stream's creation time (RFC 3339), as JetStream reports it. */
+  readonly epoch: string;
+  /** Stream sequence. */
+  readonly seq: number;
+}
+
+/** Compares two stream positions: negative when `a` is older than `b`, 0 when the same event. */
+export function compareOrder(a: EventOrder, b: EventOrder): number {
+  if (a.epoch !== b.epoch) {
+    const ta = Date.parse(a.epoch);
+    const tb = Date.parse(b.epoch);
+    if (Number.isFinite(ta) && Number.isFinite(tb) && ta !== tb) return ta - tb;
+    return a.epoch < b.epoch ? -1 : 1;
+  }
+  return a.seq - b.seq;
 }
 
 /** A message that is not a usable event: never retried, never logged with its body. */
@@ -159,11 +185,12 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
   const log = opts.logger;
   const inFlight = new Set<Promise<void>>();
 
-  const run = async (subject: string, data: Uint8Array, deliveries: number): Promise<'ack' | 'term' | 'retry'> => {
+  const run = async (subject: string, data: Uint8Array, deliveries: number, order?: EventOrder): Promise<'ack' | 'term' | 'retry'> => {
     const bare = subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
     let event: BotEvent;
     try {
       event = parseEvent(bare, data);
+      if (order) event = { ...event, order };
     } catch (e) {
       const outcome: EventOutcome = (EVENT_SUBJECTS as readonly string[]).includes(bare) ? 'invalid' : 'ignored';
       opts.metrics?.events.inc({ subject: bare, outcome });
@@ -190,9 +217,13 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
   };
 
   const jsm = await jetstreamManager(opts.nc);
+  // Creation time of the stream the durable reads (see EventOrder.epoch).
+  let streamEpoch = '';
   const streamSubjectsNow = async (): Promise<string[] | undefined> => {
     try {
-      return (await jsm.streams.info(stream)).config.subjects;
+      const info = await jsm.streams.info(stream);
+      streamEpoch = info.created;
+      return info.config.subjects;
     } catch (e) {
       if (!isNotFound(e, 10059)) throw e;
       return undefined;
@@ -246,7 +277,7 @@ export async function subscribeEvents(opts: EventSubscriptionOptions): Promise<E
     handling.add(m.seq);
     lastSeen = Math.max(lastSeen, m.seq);
     track(
-      run(m.subject, m.data, m.info.deliveryCount).then((r) => {
+      run(m.subject, m.data, m.info.deliveryCount, streamEpoch ? { stream: m.info.stream, epoch: streamEpoch, seq: m.seq } : undefined).then((r) => {
         clearInterval(keepAlive);
         handling.delete(m.seq);
         try {

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchV1Api, CoreV1Api, HttpError, KubeConfig } from '@kubernetes/client-node';
 import { FleetsynthError } from '../errors';
+import { LeaseClient, kubeLeaseClient } from './leader';
 
 /** Field manager of every server-side apply fleetsynth sends. */
 export const FIELD_MANAGER = 'fleetsynth';
@@ -49,6 +50,8 @@ export interface KubeAccess {
   deleteJob(name: string): Promise<void>;
   /** Last lines of the `bot` container log of a Job's pod, for server-side logging; null when none. */
   jobLogs?(name: string, tailLines?: number): Promise<string | null>;
+  /** Client of the leader-election Lease `name` in the namespace (absent: no leader election, the process leads alone). */
+  leases?(name: string, timeoutMs: number): LeaseClient;
 }
 
 /** Options of loadKube. */
@@ -144,6 +147,8 @@ export function kubeAccess(kc: KubeConfig, namespace: string): KubeAccess {
 
   return {
     namespace,
+
+    leases: (name, timeoutMs) => kubeLeaseClient(kc, namespace, name, timeoutMs),
 
     async applySecret(name, data, labels) {
       const body = {

@@ -36,6 +36,10 @@ export class ServeMetrics {
   readonly rolloutWave: Gauge;
   /** Bots failing in a halted rollout's wave. */
   readonly rolloutFailingBots: Gauge;
+  /** 1 while this replica holds the Lease (or runs alone), else 0. */
+  readonly leader: Gauge;
+  /** Changes of the Lease holder this replica observed (its own acquisitions included). */
+  readonly leaseTransitions: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -61,6 +65,8 @@ export class ServeMetrics {
     this.rolloutStatus = new Gauge({ name: 'fleetsynth_rollout_status', help: 'Status of the rollout recorded in Git (1 for the current status)', labelNames: ['status'], registers });
     this.rolloutWave = new Gauge({ name: 'fleetsynth_rollout_wave', help: 'Current wave of the rollout recorded in Git, 1-based (0: none)', registers });
     this.rolloutFailingBots = new Gauge({ name: 'fleetsynth_rollout_failing_bots', help: 'Bots failing in the halted wave of the rollout', registers });
+    this.leader = new Gauge({ name: 'fleetsynth_leader', help: '1 while this replica is the leader (consumes events, writes, commits and pushes), else 0', registers });
+    this.leaseTransitions = new Counter({ name: 'fleetsynth_lease_transitions_total', help: 'Changes of the leader Lease holder observed by this replica', registers });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'fleetsynth_' });
   }
 
@@ -74,6 +80,12 @@ export class ServeMetrics {
   /** The query server's `observe` callback. */
   observeQuery = (kind: QueryKind, status: number, seconds: number): void => {
     this.querySeconds.observe({ kind, status: String(status) }, seconds);
+  };
+
+  /** The leader elector's view of these metrics. */
+  readonly leaderMetrics = {
+    setLeader: (leading: boolean): void => this.leader.set(leading ? 1 : 0),
+    transition: (): void => this.leaseTransitions.inc(),
   };
 
   /** Prometheus text exposition. */

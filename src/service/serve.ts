@@ -9,12 +9,23 @@ import { BotEvent, EventSubscription, subscribeEvents } from './events';
 import { CheckResult, HealthServer, evaluate, startHealthServer } from './health';
 import { KubeAccess, loadKube } from './kube';
 import { HealthReader, healthFromCredentials } from '../gitops/rollout/health';
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  LeaderGate,
+  LeaseElector,
+  LeaseSettings,
+  SoloLeader,
+  defaultIdentity,
+} from './leader';
 import { createLogger } from './logger';
 import { EventOutcome, ServeMetrics } from './metrics';
 import { BotLookup, lookupFromFile, lookupFromMongo } from './query/lookup';
 import { MinioSettings } from './query/minio';
 import { QueryServer, startQueryServer } from './query/server';
-import { ResyncQueue } from './resync';
+import { Publisher, ResyncQueue } from './resync';
 import { SecretsSync } from './secrets-sync';
 
 /** Where the live service reads and writes bot documents. */
@@ -86,6 +97,12 @@ export interface ServeOptions {
   readonly logger?: pino.Logger;
   /** Metrics (default a fresh registry). */
   readonly metrics?: ServeMetrics;
+  /**
+   * Leader election through a coordination.k8s.io/v1 Lease (needs `kube`); only the leader consumes
+   * events and writes. Defaults: name fleetsynth, 15 s / 10 s / 2 s, identity `<hostname>-<pid>`.
+   * `false`, or no API server access: this process is its own leader (one replica).
+   */
+  readonly leader?: Partial<LeaseSettings> | false;
 }
 
 /** A running service. */
@@ -94,8 +111,10 @@ export interface ServeHandle {
   readonly healthPort: number;
   /** Port of the query API, when started. */
   readonly queryPort?: number;
-  /** The resync queue (tests and benchmarks wait on it). */
+  /** The resync queue of the current (or last) leadership term (tests and benchmarks wait on it). */
   readonly queue: ResyncQueue;
+  /** Who leads; `started`/`stopped` for leader-only loops. */
+  readonly leader: LeaderGate;
   /** The metrics registry. */
   readonly metrics: ServeMetrics;
   /** `jetstream`, `core`, or undefined while not (yet) subscribed. */
@@ -117,25 +136,71 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const lookup: BotLookup = 'mongo' in opts.source ? lookupFromMongo(opts.source.mongo) : lookupFromFile(opts.source.file);
 
   const kube = opts.kube !== undefined ? opts.kube : loadKube({ kubeconfig: opts.kubeconfig, namespace: opts.settings.namespace });
-  const secrets = kube ? new SecretsSync(kube, { logger: logger.child({ part: 'secrets' }), metrics }) : null;
+
+  const identity = (opts.leader && opts.leader.identity) || defaultIdentity();
+  const gate: SoloLeader | LeaseElector =
+    opts.leader !== false && kube?.leases
+      ? (() => {
+          const ls: LeaseSettings = {
+            name: (opts.leader && opts.leader.name) || DEFAULT_LEASE_NAME,
+            durationMs: (opts.leader && opts.leader.durationMs) || DEFAULT_LEASE_DURATION_MS,
+            renewDeadlineMs: (opts.leader && opts.leader.renewDeadlineMs) || DEFAULT_RENEW_DEADLINE_MS,
+            retryPeriodMs: (opts.leader && opts.leader.retryPeriodMs) || DEFAULT_RETRY_PERIOD_MS,
+            identity,
+          };
+          const timeoutMs = Math.max(500, Math.min(ls.renewDeadlineMs / 2, 5000));
+          return new LeaseElector({ client: kube.leases(ls.name, timeoutMs), namespace: kube.namespace, settings: ls, logger: logger.child({ part: 'leader' }), metrics: metrics.leaderMetrics });
+        })()
+      : new SoloLeader(identity, metrics.leaderMetrics);
+  const ha = gate.mode === 'lease';
+  metrics.leader.set(0);
+
+  // Fencing: every Git publish checks the Lease right before its render and right before its
+  // commit and push (a rejected push renders again, so it checks again); Secret writes too.
+  const workspace = new GitWorkspace({ repo: opts.repo, branch: opts.branch ?? 'main', workDir: opts.workDir, path: opts.path ?? 'dist', author: opts.author });
+  const publisher: Publisher = {
+    publish: (render, o) =>
+      workspace.publish(async (outDir) => {
+        gate.assertLeading('render into the GitOps working copy');
+        const message = await render(outDir);
+        if (message !== null) gate.assertLeading('commit and push to Git');
+        return message;
+      }, o),
+  };
+  const secretsKube: KubeAccess | null = kube && {
+    ...kube,
+    applySecret: (name, data, labels) => {
+      gate.assertLeading(`apply Secret ${name}`);
+      return kube.applySecret(name, data, labels);
+    },
+    deleteSecret: (name) => {
+      gate.assertLeading(`delete Secret ${name}`);
+      return kube.deleteSecret(name);
+    },
+  };
+  const secrets = secretsKube ? new SecretsSync(secretsKube, { logger: logger.child({ part: 'secrets' }), metrics }) : null;
   if (!kube) logger.warn('no Kubernetes credentials (in-cluster account, --kubeconfig, KUBECONFIG, ~/.kube/config): per-bot config Secrets are NOT synced and scheduled-bot queries fail');
 
   // Wave health comes from the same credentials as the Secrets (none: a rollout is followed, not advanced).
   const rolloutHealth = opts.rolloutHealth !== undefined ? opts.rolloutHealth : kube && opts.kube === undefined ? healthFromCredentials(opts.kubeconfig, opts.settings.namespace) : null;
-  const workspace = new GitWorkspace({ repo: opts.repo, branch: opts.branch ?? 'main', workDir: opts.workDir, path: opts.path ?? 'dist', author: opts.author });
-  const queue = new ResyncQueue({
-    store,
-    publisher: workspace,
-    settings: opts.settings,
-    logger: logger.child({ part: 'resync' }),
-    metrics,
-    secrets,
-    coalesceMs: opts.coalesceMs,
-    reconcileMs: opts.reconcileMs,
-    retryBaseMs: opts.retryBaseMs,
-    allowMassDelete: opts.allowMassDelete,
-    rollout: { health: rolloutHealth, checkMs: opts.rolloutCheckMs },
-  });
+  // One queue per leadership term: a deposed leader's queue is closed, a new term starts with a
+  // full reconcile that re-derives everything pending from the source.
+  const newQueue = () =>
+    new ResyncQueue({
+      store,
+      publisher,
+      settings: opts.settings,
+      logger: logger.child({ part: 'resync' }),
+      metrics,
+      secrets,
+      coalesceMs: opts.coalesceMs,
+      reconcileMs: opts.reconcileMs,
+      retryBaseMs: opts.retryBaseMs,
+      allowMassDelete: opts.allowMassDelete,
+      rollout: { health: rolloutHealth, checkMs: opts.rolloutCheckMs },
+    });
+  let queue = newQueue();
+  let queueStarted = false;
 
   let nc: NatsConnection | undefined;
   let natsConnected = false;
@@ -143,12 +208,23 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   let subscription: EventSubscription | undefined;
   let stopping = false;
 
+  // With leader election, ready means "can answer queries" (source reachable) on every replica:
+  // the leader-only parts (events, publish) are reported but do not take a replica out of the Service.
+  const leaderOnly = (r: CheckResult): CheckResult => (ha ? { ...r, informational: true } : r);
   const checks = {
+    leader: (): CheckResult => {
+      if (!ha) return { ok: true, detail: `leader (${identity}, no leader election: single replica)`, informational: true };
+      const err = (gate as LeaseElector).error();
+      if (gate.isLeader()) return { ok: true, detail: `leader (${identity})`, informational: true };
+      const holder = gate.holder();
+      return { ok: true, detail: `follower (${identity}); leader: ${holder ?? 'none known'}${err ? `; Lease: ${err}` : ''}`, informational: true };
+    },
     nats: (): CheckResult => {
       if (!opts.natsUrl) return { ok: true, detail: 'not configured (no event subscriber; periodic reconcile only)' };
-      if (natsConnected && subscription) return { ok: true, detail: `connected (${subscription.mode === 'jetstream' ? 'JetStream durable consumer' : 'core queue subscription: stream not found'})` };
-      if (natsConnected) return { ok: false, detail: 'connected, not subscribed yet' };
-      return { ok: false, detail: natsError ? `disconnected: ${natsError}` : 'disconnected' };
+      if (natsConnected && subscription) return leaderOnly({ ok: true, detail: `connected (${subscription.mode === 'jetstream' ? 'JetStream durable consumer' : 'core queue subscription: stream not found'})` });
+      if (natsConnected && !gate.isLeader()) return leaderOnly({ ok: true, detail: 'connected (follower: not consuming events)' });
+      if (natsConnected) return leaderOnly({ ok: false, detail: 'connected, not subscribed yet' });
+      return leaderOnly({ ok: false, detail: natsError ? `disconnected: ${natsError}` : 'disconnected' });
     },
     source: async (): Promise<CheckResult> => {
       try {
@@ -159,13 +235,15 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       }
     },
     publish: (): CheckResult => {
+      if (!gate.isLeader()) return leaderOnly({ ok: true, detail: 'follower: the leader publishes' });
       const s = queue.status();
-      if (s.reconcileRefused) return { ok: false, detail: `full reconcile refused: ${s.reconcileRefused}` };
-      if (s.lastPublishOk === undefined) return { ok: false, detail: 'no publish yet (first reconcile running)' };
-      if (!s.lastPublishOk) return { ok: false, detail: `last publish failed (${s.failures}x, ${s.pending} bot(s) pending): ${s.lastError}` };
-      return { ok: true, detail: `ok${s.lastCommit ? ` (last commit ${s.lastCommit.slice(0, 12)})` : ''}${s.pending ? `, ${s.pending} pending` : ''}` };
+      if (s.reconcileRefused) return leaderOnly({ ok: false, detail: `full reconcile refused: ${s.reconcileRefused}` });
+      if (s.lastPublishOk === undefined) return leaderOnly({ ok: false, detail: 'no publish yet (first reconcile running)' });
+      if (!s.lastPublishOk) return leaderOnly({ ok: false, detail: `last publish failed (${s.failures}x, ${s.pending} bot(s) pending): ${s.lastError}` });
+      return leaderOnly({ ok: true, detail: `ok${s.lastCommit ? ` (last commit ${s.lastCommit.slice(0, 12)})` : ''}${s.pending ? `, ${s.pending} pending` : ''}` });
     },
     rollout: (): CheckResult => {
+      if (!gate.isLeader()) return { ok: true, detail: 'follower: the leader carries rollouts on', informational: true };
       const r = queue.status().rollout;
       if (!r) return { ok: true, detail: 'none recorded', informational: true };
       const where = `wave ${r.wave} of ${r.waves}`;
@@ -211,13 +289,15 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     throw e;
   }
 
-  queue.start();
-
   const handler = async (event: BotEvent): Promise<EventOutcome> => {
+    // A replica that lost the Lease writes nothing: the event is redelivered to the leader.
+    gate.assertLeading(`apply the event for ${event.id}`);
+    const q = queue;
     // The coalescing window counts from the event's arrival, not from the end of its write.
-    const arrival = queue.arrive();
+    const arrival = q.arrive();
     let r;
     try {
+      gate.assertLeading(`write ${event.id} to the source`);
       r = await store.apply(event);
     } catch (e) {
       arrival.cancel();
@@ -228,8 +308,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       logger.warn({ botId: event.id, subject: event.subject, reason: r.reason }, 'event rejected');
       return 'rejected';
     }
+    if (r.reason && r.outcome === 'noop') logger.info({ botId: event.id, subject: event.subject, reason: r.reason }, 'event changed nothing');
     // Also on a no-op (a redelivery): the earlier delivery may have died before its render.
-    await queue.enqueue([event.id], arrival);
+    await q.enqueue([event.id], arrival);
     return r.outcome === 'noop' ? 'noop' : 'applied';
   };
 
@@ -278,40 +359,102 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
             }
           }
         })().catch(() => undefined);
-        for (let attempt = 1; !stopping; attempt++) {
-          try {
-            subscription = await subscribeEvents({
-              nc: conn,
-              handler,
-              logger: log,
-              metrics,
-              stream: opts.stream,
-              durable: opts.durable,
-              subjectPrefix: opts.subjectPrefix,
-              streamCheckMs: opts.streamCheckMs,
-              deliverPolicy: opts.eventsFrom,
-              maxDeliveries: opts.maxDeliveries,
-            });
-            if (stopping) await subscription.stop();
-            return;
-          } catch (e) {
-            natsError = (e as Error).message;
-            log.error({ err: natsError, attempt }, 'subscribing to events failed; retrying');
-            await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** (attempt - 1), 30_000)));
-          }
-        }
+        consume();
       })()
     : Promise.resolve();
+
+  // Only the leader consumes: the durable consumer is subscribed on gaining the Lease and stopped
+  // on losing it (events not acked by then are redelivered by JetStream to the next leader).
+  let subscribing: Promise<void> | undefined;
+  function consume(): void {
+    const conn = nc;
+    if (!conn || stopping || !gate.isLeader() || subscription || subscribing) return;
+    const log = logger.child({ part: 'events' });
+    subscribing = (async () => {
+      for (let attempt = 1; !stopping && gate.isLeader(); attempt++) {
+        try {
+          const sub = await subscribeEvents({
+            nc: conn,
+            handler,
+            logger: log,
+            metrics,
+            stream: opts.stream,
+            durable: opts.durable,
+            subjectPrefix: opts.subjectPrefix,
+            streamCheckMs: opts.streamCheckMs,
+            deliverPolicy: opts.eventsFrom,
+            maxDeliveries: opts.maxDeliveries,
+          });
+          if (stopping || !gate.isLeader()) await sub.stop();
+          else subscription = sub;
+          return;
+        } catch (e) {
+          natsError = (e as Error).message;
+          log.error({ err: natsError, attempt }, 'subscribing to events failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** (attempt - 1), 30_000)));
+        }
+      }
+    })().finally(() => {
+      subscribing = undefined;
+      // Lost and regained the Lease while subscribing: subscribe again.
+      if (!subscription) consume();
+    });
+  }
+  const unconsume = async (): Promise<void> => {
+    await subscribing;
+    const sub = subscription;
+    subscription = undefined;
+    await sub?.stop().catch((e) => logger.error({ err: (e as Error).message }, 'stopping the subscription failed'));
+  };
+
+  // Terms: each start of leadership gets a fresh queue (its first cycle is a full reconcile, which
+  // syncs the working copy first); each end closes it without publishing (the writes are in the
+  // source: the next leader's reconcile renders them) and stops consuming.
+  let termEnd: Promise<void> = Promise.resolve();
+  const onStarted = () => {
+    void termEnd.then(() => {
+      if (stopping || !gate.isLeader()) return;
+      if (queueStarted) queue = newQueue();
+      queueStarted = true;
+      store.forgetOrders?.();
+      queue.start();
+      consume();
+    });
+  };
+  const onStopped = () => {
+    const q = queue;
+    termEnd = termEnd.then(async () => {
+      if (stopping) return;
+      logger.warn('not the leader any more: stopped consuming events and writing');
+      const sub = unconsume();
+      await q.close(0);
+      await sub;
+    });
+  };
+  if (gate instanceof SoloLeader) {
+    // Synchronously, as before leader election: the queue runs when startServe returns.
+    gate.start();
+    queueStarted = true;
+    queue.start();
+  } else {
+    gate.on('started', onStarted);
+    gate.on('stopped', onStopped);
+    gate.start();
+  }
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
       stopping = true;
       logger.info('stopping: no new events, publishing what is pending');
+      gate.off('stopped', onStopped);
+      await termEnd;
       // Stop fetching at once; events in flight finish (and are acked) once the queue has published.
-      const subscriptionStopped = subscription?.stop().catch((e) => logger.error({ err: (e as Error).message }, 'stopping the subscription failed'));
+      const subscriptionStopped = unconsume();
       await queue.close();
       await subscriptionStopped;
+      // Then hand the Lease over at once (released, not left to expire).
+      await gate.stop();
       // A first connect still being retried sees `stopping` and gives up.
       await within(natsLoop, 2000);
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
@@ -324,7 +467,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   return {
     healthPort: health.port,
     queryPort: query?.port,
-    queue,
+    get queue() {
+      return queue;
+    },
+    leader: gate,
     metrics,
     eventMode: () => subscription?.mode,
     readiness: () => evaluate(checks),
