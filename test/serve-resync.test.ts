@@ -217,9 +217,11 @@ describe('serve and a rollout recorded in Git', () => {
       expect(st.current).toBe(0);
       expect(st.failures!.length).toBeGreaterThan(0);
       expect(st.failures!.every((f) => r.canary.includes(f.id) && /ImagePullBackOff/.test(f.reason))).toBe(true);
-      await waitFor(async () => (await serve!.readiness()).checks.rollout.ok === false, 5000, 'halt in readyz');
+      await waitFor(async () => ((c) => c.rollout.ok === false && c.publish.ok)((await serve!.readiness()).checks), 10_000, 'halt in readyz, the halt published');
       const ready = await serve.readiness();
-      expect(ready.ready).toBe(true); // queries still answer: a halt is reported, not an outage
+      const blocking = Object.entries(ready.checks).filter(([, c]) => !c.ok && !c.informational);
+      expect(blocking).toEqual([]); // queries still answer: a halt is reported, not an outage
+      expect(ready.ready).toBe(true);
       expect(ready.checks.rollout.detail).toMatch(new RegExp(`^HALTED at wave 1 of 4 \\(runtimeImage "rt:1" → "rt:bad"\\): ${st.failures!.length} bot\\(s\\) failing: ${st.failures![0].id}: .*ImagePullBackOff`));
       const metrics = await serve.metrics.text();
       expect(metrics).toMatch(/fleetsynth_rollout_status\{status="halted"\} 1/);
