@@ -4,7 +4,7 @@ import { ConfigError, ExitCode, assertNoProblems } from '../errors';
 import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
-import { PublishMeter, formatCapped } from './print';
+import { MAX_PRINTED_ENTRIES, PublishMeter, formatCapped } from './print';
 import { cacheOptionsFromEnv } from '../synth/cache';
 import { fleetsynthVersion, rolloutOptions, waitForRollout } from './rollout/command';
 
@@ -93,6 +93,8 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
         workDir: o.workDir as string | undefined,
         rollout: ro,
         cache: cacheOptionsFromEnv(env),
+        // What the capped report shows is described; the rest is counted and listed bare.
+        ...(o.verbose === true ? {} : { details: MAX_PRINTED_ENTRIES }),
         onProgress: meter.onProgress,
       });
     try {

@@ -64,6 +64,11 @@ export interface PublishOptions {
   readonly rollout?: RolloutOptions;
   /** The output cache of the working copy (`{ off: true }`: every bot is validated and rendered). @default see CacheOptions */
   readonly cache?: CacheOptions;
+  /**
+   * Added and removed files described with their key facts in `diff` (past it they are listed
+   * without; changed files are always compared). @default every one
+   */
+  readonly details?: number;
   /** Told what the publish is doing (for progress output). */
   readonly onProgress?: (p: PublishProgress) => void;
 }
@@ -199,7 +204,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
       // (the commit rendered on), new ones from disk, a batch at a time.
       changes?.changed([...changedPaths(synth), ...(stateWritten ? [ROLLOUT_FILE] : [])]);
       opts.onProgress?.({ phase: 'compare', files: synth.written.length + synth.removed.length });
-      compared = await diffWritten(synth, outDir, (paths) => ws.readBase(paths), { ...diffOpts, platform: !opts.onlyIds });
+      compared = await diffWritten(synth, outDir, (paths) => ws.readBase(paths), { ...diffOpts, platform: !opts.onlyIds, describe: opts.details });
     } else {
       // Full renders include the live service's platform/ manifests: they are compared too.
       compared = diffTrees(base!, synth.files ?? new Map(), diffOpts);

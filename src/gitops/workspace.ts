@@ -116,6 +116,8 @@ const GIT_TIMEOUT_MS = 10 * 60 * 1000;
  */
 const STATE_FILE = 'fleetsynth-state.json';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** From this many changed files on, blobs are written as one pack (fast-import) rather than loose objects. */
+const PACK_MIN_FILES = 200;
 /** Variables that would point our git commands at another repository (set when running inside a git hook). */
 const GIT_REPO_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_COMMON_DIR'];
 
@@ -318,10 +320,50 @@ export class GitWorkspace {
     if (paths === undefined) {
       await this.git(['add', '-A', '--', this.repoPath]);
     } else if (paths.size > 0) {
+      // Many files (a first publish, a fleet-wide change): their blobs go into one pack through
+      // fast-import instead of one loose object file each; update-index then only hashes them.
+      if (paths.size >= PACK_MIN_FILES) await this.packBlobs([...paths]);
       // Hashes and stores the files that exist, drops the entries of those that do not.
       await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
     }
     return (await this.git(['write-tree'])).stdout.trim();
+  }
+
+  /** Writes the blobs of the regular files among `repoPaths` into one pack (`git fast-import`), streamed. */
+  private packBlobs(repoPaths: readonly string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: this.workDir, env: gitEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      let settled = false;
+      const done = (e?: Error) => {
+        if (settled) return;
+        settled = true;
+        if (e) {
+          child.kill();
+          reject(e);
+        } else resolve();
+      };
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', (e) => done(new GitError(['fast-import'], null, e.message)));
+      child.on('close', (code) => (code === 0 ? done() : done(new GitError(['fast-import'], code, redactUrl(stderr)))));
+      child.stdin.on('error', () => undefined);
+      void (async () => {
+        try {
+          for (const rel of repoPaths) {
+            if (settled) return;
+            const abs = path.join(this.workDir, rel);
+            const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+            if (!st?.isFile()) continue;
+            const data = fs.readFileSync(abs);
+            const ok = child.stdin.write(Buffer.concat([Buffer.from(`blob\ndata ${data.length}\n`), data, Buffer.from('\n')]));
+            if (!ok) await new Promise((r) => child.stdin.once('drain', r));
+          }
+          child.stdin.end('done\n');
+        } catch (e) {
+          done(e as Error);
+        }
+      })();
+    });
   }
 
   /** After a render that publishes nothing: puts back what it wrote (only those paths when known). */
