@@ -73,6 +73,21 @@ describe('GitWorkspace with reported changes', () => {
     expect(same).toEqual({ pushed: false, attempts: 1, message: 'same' });
   });
 
+  test('a render declared without `changes` gets the whole-tree reset: junk left in the output root is never committed', async () => {
+    const repo = bare();
+    const wd = uniq('wd');
+    const w = ws(repo, wd);
+    await w.publish(async (out, c) => (write(out, 'a.yaml', 'a\n'), c.changed(['a.yaml']), 'base'));
+    write(w.outDir, 'junk.yaml', 'left by hand\n');
+    const r = await w.publish(async (out) => {
+      expect(fs.existsSync(path.join(out, 'junk.yaml'))).toBe(false);
+      write(out, 'b.yaml', 'b\n');
+      return 'plain';
+    });
+    expect(r.pushed).toBe(true);
+    expect(tree(repo)).toEqual(['dist/a.yaml', 'dist/b.yaml']);
+  });
+
   test('a reported path outside the output root is refused and nothing is pushed', async () => {
     const repo = bare();
     const w = ws(repo, uniq('wd'));

@@ -29,7 +29,11 @@ export interface RenderChanges {
   changed(paths: Iterable<string>): void;
 }
 
-/** Renders into the output root; the commit message, or null for "nothing to publish". */
+/**
+ * Renders into the output root; the commit message, or null for "nothing to publish". A render
+ * declared with the `changes` parameter must report every path it writes; one declared without it
+ * gets the working copy reset before and the whole output root staged after.
+ */
 export type RenderFn = (outDir: string, changes: RenderChanges) => Promise<string | null>;
 
 /** When a publish fetches the remote branch before rendering. */
@@ -229,6 +233,9 @@ export class GitWorkspace {
       for (let attempt = 1; ; attempt++) {
         opts.onPhase?.('sync');
         const tip = await this.syncLocked(attempt > 1 || (opts.fetch ?? 'always') === 'always');
+        // A render that takes no `changes` cannot report: it gets the whole-tree treatment (reset
+        // and clean before, `add -A` after), so nothing it did not write can reach the commit.
+        if (render.length < 2) await this.resetFully(tip);
         let message: string | null;
         const reported = new Set<string>();
         let reports = false;
@@ -532,9 +539,10 @@ export class GitWorkspace {
 
   /** Resets the working copy to the last fetched remote branch, without talking to the remote. */
   private async discard(): Promise<void> {
-    const tip = (await this.refs()).get(`refs/remotes/origin/${this.opts.branch}`) ?? '';
+    const refs = await this.refs();
+    const tip = refs.get(`refs/remotes/origin/${this.opts.branch}`) ?? '';
     const state = this.readState();
-    const head = (await this.refs()).get(`refs/heads/${this.opts.branch}`) ?? '';
+    const head = refs.get(`refs/heads/${this.opts.branch}`) ?? '';
     if (state !== undefined && state === head && head !== '') {
       try {
         this.markDirty();
