@@ -172,6 +172,8 @@ export class GitWorkspace {
   private readonly remote: string;
   private readonly config: string[];
   private checkedOut = false;
+  /** Tree of the remote-tracking commit, as last read by refs(). */
+  private tipTree?: { readonly commit: string; readonly tree: string };
 
   constructor(opts: WorkspaceOptions) {
     if (!opts.branch || opts.branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(opts.branch)) {
@@ -266,7 +268,7 @@ export class GitWorkspace {
           await this.resetFully(tip);
           throw e;
         }
-        const tipTree = tip ? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
+        const tipTree = tip ? (this.tipTree?.commit === tip ? this.tipTree.tree : undefined) ?? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
         if (tree === tipTree) {
           // The index holds the tip's tree again (the render rewrote files with the same bytes).
           this.writeState(tip);
@@ -275,15 +277,14 @@ export class GitWorkspace {
         const commit = (
           await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' })
         ).stdout.trim();
-        await this.git(['update-ref', `refs/heads/${this.opts.branch}`, commit]);
-        this.writeState(commit);
         opts.onPhase?.('push');
         const dest = `refs/heads/${this.opts.branch}`;
         const push = await this.git(['push', '--no-verify', `--force-with-lease=${dest}:${tip}`, 'origin', `${commit}:${dest}`], { allowFail: true });
-        if (push.code === 0) {
-          await this.git(['update-ref', `refs/remotes/origin/${this.opts.branch}`, commit]);
-          return { commit, pushed: true, attempts: attempt, message };
-        }
+        // The index holds the commit's tree: the local branch (and, once pushed, the tracking ref) say so.
+        const moved = [`update ${dest} ${commit}`, ...(push.code === 0 ? [`update refs/remotes/origin/${this.opts.branch} ${commit}`] : [])];
+        await this.git(['update-ref', '--stdin'], { input: moved.join('\n') + '\n' });
+        this.writeState(commit);
+        if (push.code === 0) return { commit, pushed: true, attempts: attempt, message };
         if (!isStalePush(push.stderr + push.stdout)) {
           await this.discard();
           throw new GitError(['push', 'origin', `HEAD:refs/heads/${this.opts.branch}`], push.code, redactUrl(push.stderr));
@@ -576,11 +577,13 @@ export class GitWorkspace {
   /** The local branch and its remote-tracking ref (absent: not there). */
   private async refs(): Promise<Map<string, string>> {
     const b = this.opts.branch;
-    const r = await this.git(['for-each-ref', '--format=%(refname) %(objectname)', `refs/heads/${b}`, `refs/remotes/origin/${b}`]);
+    const r = await this.git(['for-each-ref', '--format=%(refname) %(objectname) %(tree)', `refs/heads/${b}`, `refs/remotes/origin/${b}`]);
     const out = new Map<string, string>();
+    this.tipTree = undefined;
     for (const line of r.stdout.split('\n')) {
-      const [name, sha] = line.split(' ');
+      const [name, sha, tree] = line.split(' ');
       if (name && sha) out.set(name, sha);
+      if (name === `refs/remotes/origin/${b}` && sha && tree) this.tipTree = { commit: sha, tree };
     }
     return out;
   }
