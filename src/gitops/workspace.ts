@@ -200,6 +200,7 @@ export class GitWorkspace {
       'core.quotepath=false',
       'core.hooksPath=/dev/null',
       'gc.auto=0',
+      'maintenance.auto=false',
     ];
   }
 
