@@ -227,8 +227,8 @@ export class GitWorkspace {
    * fetch, move the working copy onto the new remote, render again, push again.
    *
    * The index is kept between runs: blobs are written for the reported paths only, the tree comes
-   * from the index (`write-tree`: unchanged directories reuse their cached trees), and the commit
-   * is made with `commit-tree` + `update-ref` — no status, add or checkout of the whole tree.
+   * from the index (`write-tree`), and the commit is made with `commit-tree` + `update-ref` — no
+   * status, add or checkout of the whole tree.
    */
   async publish(render: RenderFn, opts: PublishCallOptions = {}): Promise<PublishOutcome> {
     const retries = opts.retries ?? 5;
