@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readTreeFromGit } from '../src/gitops/diff';
-import { formatCapped } from '../src/gitops/print';
+import { PublishMeter, formatCapped } from '../src/gitops/print';
 import { PublishOptions, publish } from '../src/gitops/publish';
 import { GitWorkspace } from '../src/gitops/workspace';
 import type { FleetDocuments } from '../src/model/document';
@@ -250,5 +250,38 @@ describe('bounded output', () => {
     expect(full.filter((l) => l.startsWith('~ '))).toHaveLength(250);
     expect(full[full.length - 1]).toBe('= bots/shard-00/bot-k.yaml (kept: its document failed)');
     expect(formatCapped({ ...diff, entries: entries.slice(0, 3) })).toBe(formatCapped({ ...diff, entries: entries.slice(0, 3) }, { verbose: true }));
+  });
+
+  test('progress: a terminal sees rendered n of N, commit and push on one line; elsewhere one timing line at the end', async () => {
+    const repo = bare();
+    const docs = generateFleet(300, 4);
+    const file = uniq('fleet') + '.json';
+    writeFleetFile(file, docs);
+    const shown: string[] = [];
+    const tty = new PublishMeter(() => undefined, true, (s) => shown.push(s));
+    const lines: string[] = [];
+    const plain = new PublishMeter((s) => lines.push(s), false, (s) => shown.push(`NOT A TERMINAL: ${s}`));
+    const r = await publish({
+      source: openSource(file),
+      settings: { ...DEFAULT_SETTINGS, shards: 4 },
+      repo,
+      workDir: uniq('wd'),
+      cache: { off: true },
+      workers: 2,
+      onProgress: (p) => (tty.onProgress(p), plain.onProgress(p)),
+    });
+    tty.done('published');
+    plain.done('published');
+    expect(r.outcome!.pushed).toBe(true);
+    const bots = r.diff.entries.filter((e) => e.kind !== 'platform').length;
+    const files = r.diff.summary.added;
+    const rendered = shown.map((s) => /rendered (\d+) of (\d+) bots/.exec(s)).filter((m) => m !== null);
+    expect(rendered.length).toBeGreaterThan(1);
+    expect(rendered[rendered.length - 1]!.slice(1, 3)).toEqual([String(bots), String(bots)]);
+    for (const step of ['syncing with the remote', 'staging and committing', 'pushing']) expect(shown.some((s) => s.includes(step))).toBe(true);
+    expect(shown[shown.length - 1]).toBe('\r\x1b[2K');
+    expect(shown.some((s) => s.startsWith('NOT A TERMINAL'))).toBe(false);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^fleetsynth: published in [\\d.]+ s \\(read [\\d.]+ s, sync [\\d.]+ s, render [\\d.]+ s, compare [\\d.]+ s, commit [\\d.]+ s, push [\\d.]+ s\\); ${files} files written$`));
   });
 });

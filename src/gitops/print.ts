@@ -42,6 +42,11 @@ export class PublishMeter {
 
   readonly onProgress = (p: PublishProgress): void => {
     const now = Date.now();
+    if (p.phase === 'render' && p.done !== undefined) {
+      // Within the render phase: only the line changes.
+      if (this.tty) this.write(`\r\x1b[2Kfleetsynth: rendered ${p.done} of ${p.bots} bots (${secs(now - this.start)})`);
+      return;
+    }
     this.spent.set(this.phase, (this.spent.get(this.phase) ?? 0) + now - this.phaseAt);
     this.phase = p.phase;
     this.phaseAt = now;

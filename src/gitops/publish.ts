@@ -76,7 +76,7 @@ export interface PublishOptions {
 /** A step of a publish: render (of `bots`), compare (of `files` written), commit, push. */
 export type PublishProgress =
   | { readonly phase: 'sync' | 'commit' | 'push' }
-  | { readonly phase: 'render'; readonly bots: number }
+  | { readonly phase: 'render'; readonly bots: number; readonly done?: number }
   | { readonly phase: 'compare'; readonly files: number };
 
 /** Outcome of a webhook call; a failure is a warning. */
@@ -176,7 +176,10 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
     const prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
     const { fleet, plan, cache } = prepared;
-    opts.onProgress?.({ phase: 'render', bots: allBotIds(fleet).size });
+    const bots = allBotIds(fleet).size;
+    opts.onProgress?.({ phase: 'render', bots });
+    // Rendered n of N (a group of a rollout counts its own bots).
+    const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!({ phase: 'render', bots: total, done }));
     const listing = listBotFiles(outDir);
     const wouldRemove = plannedRemovals(fleet, listing, outDir, opts);
     const existing = listing.length;
@@ -188,8 +191,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     let synth: SynthResult;
     try {
       synth = plan
-        ? await synthesizeGroups(fleet, plan.groups, { outDir, write, collect: !write, workers: opts.workers, outputCache: cache })
-        : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: !write, workers: opts.workers, onlyIds: opts.onlyIds, outputCache: cache });
+        ? await synthesizeGroups(fleet, plan.groups, { outDir, write, collect: !write, workers: opts.workers, outputCache: cache, onProgress })
+        : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: !write, workers: opts.workers, onlyIds: opts.onlyIds, outputCache: cache, onProgress });
     } finally {
       cache?.save();
     }

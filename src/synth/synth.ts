@@ -68,6 +68,8 @@ export interface SynthOptions {
   readonly outputCache?: OutputCache;
   /** Where the output cache lives, or `{ off: true }`. @default see CacheOptions */
   readonly cache?: CacheOptions;
+  /** Told how many of the bots to render are done (on render threads: a chunk at a time). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** What a synth did. */
@@ -236,7 +238,9 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
   // A customization hook is a function: it cannot travel to worker threads.
   const workers = opts.settings.customize ? 0 : opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
   if (workers <= 1 || specs.length < 2) {
-    return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
+    const items = runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
+    opts.onProgress?.(specs.length, specs.length);
+    return items;
   }
   // Several chunks per worker so a slow chunk does not leave a core idle at the end.
   const chunkSize = Math.max(100, Math.ceil(specs.length / (workers * 4)));
@@ -245,5 +249,5 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
     const chunk = specs.slice(i, i + chunkSize);
     tasks.push({ ...base, specs: chunk, existing: existingFor(chunk) });
   }
-  return (await runOnWorkers(tasks, workers, opts.outputCache)).flat();
+  return (await runOnWorkers(tasks, workers, opts.outputCache, opts.onProgress)).flat();
 }
