@@ -1,12 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { registerArgoCdCommand } from './argocd/generate';
 import { ExitCode, FleetsynthError, describeError } from './errors';
-import { registerGitopsCommands } from './gitops/commands';
-import { registerRolloutCommands } from './gitops/rollout/command';
 import { modelOptions } from './config/model-options';
 import { buildFleet } from './model/fleet';
 import { reportSynth, runSynth } from './run-synth';
-import { registerServeCommand } from './service/command';
 import { addRenderOptions, openSettingsSource, resolveSettings } from './settings';
 import { cacheOptionsFromEnv } from './synth/cache';
 
@@ -26,7 +22,7 @@ export interface CliIo {
  * The fleetsynth program; each action is a thin call into the library. `env` is the one place
  * the commands read environment variables from (the library never reads `process.env`).
  */
-export function buildProgram(io: CliIo, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): Command {
+export function buildProgram(io: CliIo, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env, only?: string): Command {
   const program = new Command('fleetsynth')
     .description('Synthesize a fleet of the0 trading bots into Kubernetes manifests for Argo CD')
     .exitOverride()
@@ -68,11 +64,23 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, env: No
     }
   });
 
-  registerGitopsCommands(program, io, setExit, env);
-  registerRolloutCommands(program, io, setExit, env);
-  registerServeCommand(program, io, setExit, env);
-  registerArgoCdCommand(program, io, env);
+  // The other commands' modules load only when they may run (`only`: the command named on the
+  // command line): `fleetsynth publish` does not load the live service or the Argo CD generator.
+  const want = (...names: string[]) => only === undefined || !KNOWN_COMMANDS.has(only) || names.includes(only);
+  if (want('diff', 'publish')) (require('./gitops/commands') as typeof import('./gitops/commands')).registerGitopsCommands(program, io, setExit, env);
+  if (want('rollout')) (require('./gitops/rollout/command') as typeof import('./gitops/rollout/command')).registerRolloutCommands(program, io, setExit, env);
+  if (want('serve')) (require('./service/command') as typeof import('./service/command')).registerServeCommand(program, io, setExit, env);
+  if (want('argocd')) (require('./argocd/generate') as typeof import('./argocd/generate')).registerArgoCdCommand(program, io, env);
   return program;
+}
+
+/** Commands registered by modules of their own (see buildProgram's `only`), and cli.ts's own. */
+const KNOWN_COMMANDS = new Set(['synth', 'validate', 'diff', 'publish', 'rollout', 'serve', 'argocd']);
+
+/** The command an argv names (its first word after the program), if any. */
+function commandOf(argv: readonly string[]): string | undefined {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  return first !== undefined && argv.slice(2).indexOf(first) === 0 ? first : undefined;
 }
 
 /**
@@ -82,7 +90,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void, env: No
  */
 export async function runCli(argv: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let code: number = ExitCode.OK;
-  const program = buildProgram(io, (c) => (code = c), env);
+  const program = buildProgram(io, (c) => (code = c), env, commandOf(argv));
   try {
     await program.parseAsync([...argv]);
   } catch (e) {

@@ -102,7 +102,8 @@ test('publish, publish again, dry run, refusal', async () => {
   const wd = path.join(tmp, 'wd');
   const args = ['--repo', repo, '--work-dir', wd, ...common];
   const first = await cli('publish', '--source', fleetFile(base), ...args);
-  expect(first.err).toBe('');
+  // Not a terminal: no progress, one line saying where the time went (issue 17).
+  expect(first.err).toMatch(/^fleetsynth: published in \d+\.\d s \(read [\d.]+ s, sync [\d.]+ s, render [\d.]+ s, compare [\d.]+ s, commit [\d.]+ s, push [\d.]+ s\); \d+ files written$/);
   expect(first.code).toBe(0);
   expect(first.out).toMatch(/fleetsynth: pushed [0-9a-f]{40} to .*remote\.git@main:dist/);
   const tip = git(repo, 'rev-parse', 'main');
@@ -110,6 +111,7 @@ test('publish, publish again, dry run, refusal', async () => {
   const again = await cli('publish', '--source', fleetFile(base), ...args);
   expect(again).toMatchObject({ code: 0 });
   expect(again.out).toContain('nothing to publish');
+  expect(again.err).toMatch(/^fleetsynth: nothing to publish in \d+\.\d s \(.*\); 0 files written$/);
 
   const dry = await cli('publish', '--source', fleetFile(rotated), '--dry-run', ...args);
   expect(dry.code).toBe(0);

@@ -4,6 +4,8 @@ import { ConfigError, ExitCode, assertNoProblems } from '../errors';
 import { addRenderOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
 import { DiffBase, DiffFormat, diffRender, diffTrees, formatDiff, hasChanges, readBase, readTreeFromDir } from './diff';
 import { publish } from './publish';
+import { MAX_PRINTED_ENTRIES, PublishMeter, formatCapped } from './print';
+import { cacheOptionsFromEnv } from '../synth/cache';
 import { fleetsynthVersion, rolloutOptions, waitForRollout } from './rollout/command';
 
 type Io = { out: (s: string) => void; err: (s: string) => void };
@@ -20,6 +22,7 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .addOption(new Option('--format <format>', 'report format').choices(['text', 'markdown', 'json']).default('text'))
       .option('--out <dir>', 'output root whose committed copy at --base is compared (ignored when --base is a directory)', 'dist')
       .option('--allow-empty', 'accept a source with no documents (everything shows as removed)')
+      .option('--verbose', 'text format: list every file (default: the summary and the first 200)')
       .option('--current <dir>', 'compare this already rendered output root (e.g. from `cdk8s synth` of a GitOps app) instead of rendering; no source is read'),
   ).action(async (o: Record<string, unknown>) => {
     const all = await resolveSettings(o, env);
@@ -32,7 +35,7 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       if (!isDirectory(current)) throw new ConfigError([`--current: ${current} is not a directory`]);
       const { label, files } = await readBase(base);
       const diff = diffTrees(files, readTreeFromDir(current), { base: label });
-      emit(io, formatDiff(diff, o.format as DiffFormat));
+      emit(io, report(diff, o));
       setExit(hasChanges(diff) ? ExitCode.CHANGES : ExitCode.OK);
       return;
     }
@@ -42,7 +45,7 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       // As publish would commit it: a fleet-wide change shows as its rollout's first wave and plan.
       const rollout = all.rollout.enabled ? { settings: all.rollout, version: fleetsynthVersion() } : undefined;
       const { diff, synth } = await diffRender({ docs, settings, base, allowEmpty: o.allowEmpty === true, rollout });
-      emit(io, formatDiff(diff, o.format as DiffFormat));
+      emit(io, report(diff, o));
       for (const w of synth.warnings) io.err(`warning: ${w}`);
       for (const e of synth.errors) io.err(`error: ${e}`);
       setExit(synth.errors.length > 0 ? ExitCode.FAILED : hasChanges(diff) ? ExitCode.CHANGES : ExitCode.OK);
@@ -66,8 +69,10 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       .option('--work-dir <dir>', 'local working copy (default: a cache directory per repository under the temp dir)')
       .option('--wait', 'with a rollout running: keep publishing until it is done or halted (default: advance what can be advanced and exit)')
       .option('--supersede', 'start a new rollout even though one is running (abandons it; see README, Rollouts)')
-      .option('--kubeconfig <file>', 'kubeconfig for rollout wave health (default: in-cluster, KUBECONFIG, ~/.kube/config; none: the rollout waits)'),
+      .option('--kubeconfig <file>', 'kubeconfig for rollout wave health (default: in-cluster, KUBECONFIG, ~/.kube/config; none: the rollout waits)')
+      .option('--verbose', 'list every changed file (default: the summary and the first 200)'),
   ).action(async (o: Record<string, unknown>) => {
+    const meter = new PublishMeter(io.err, process.stderr.isTTY === true);
     const settings = await resolveSettings(o, env);
     const source = openSettingsSource(settings.source);
     // Always: with `rollout.enabled: false` the state records every bot on the current generation.
@@ -87,10 +92,15 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
         argocdWebhookSecret: env.ARGOCD_WEBHOOK_SECRET || undefined,
         workDir: o.workDir as string | undefined,
         rollout: ro,
+        cache: cacheOptionsFromEnv(env),
+        // What the capped report shows is described; the rest is counted and listed bare.
+        ...(o.verbose === true ? {} : { details: MAX_PRINTED_ENTRIES }),
+        onProgress: meter.onProgress,
       });
     try {
       const r = o.wait === true && !o.dryRun ? await waitForRollout(once, { log: io.out }) : await once();
-      emit(io, formatDiff(r.diff, 'text'));
+      meter.done(r.dryRun ? 'dry run' : r.outcome?.pushed ? 'published' : 'nothing to publish');
+      emit(io, formatCapped(r.diff, { verbose: o.verbose === true }));
       for (const n of r.rollout?.notes ?? []) io.out(n);
       if (r.dryRun) {
         if (r.refusal) io.err(`fleetsynth: a real publish would be refused: ${r.refusal.message}`);
@@ -109,6 +119,12 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       await source.close();
     }
   });
+}
+
+/** A diff as the --format asks; text is capped unless --verbose (markdown has its own caps, JSON is whole). */
+function report(diff: Parameters<typeof formatDiff>[0], o: Record<string, unknown>): string {
+  const format = o.format as DiffFormat;
+  return format === 'text' ? formatCapped(diff, { verbose: o.verbose === true }) : formatDiff(diff, format);
 }
 
 function isDirectory(p: string): boolean {

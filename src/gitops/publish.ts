@@ -8,12 +8,18 @@ import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
 import { botFilePath } from '../synth/shard';
-import { SynthResult, synthesizeFleet } from '../synth/synth';
+import { SynthResult, changedPaths, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
-import { RolloutOptions, RolloutPlan, planRollout, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
+import { diffWritten } from './diff-written';
+import { RolloutOptions, RolloutPlan, planRollout, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
+import { generationOf, renderInputs } from './rollout/generation';
+import { ROLLOUT_FILE } from './rollout/state';
+import { CACHE_MIN_BATCH } from '../synth/batch';
+import { CacheOptions, OutputCache } from '../synth/cache';
+import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
-import { GitWorkspace, PublishOutcome, redactUrl } from './workspace';
+import { GitWorkspace, PublishOutcome, RenderChanges, redactUrl } from './workspace';
 
 /** How to publish a fleet to the Git repository Argo CD watches. */
 export interface PublishOptions {
@@ -56,7 +62,22 @@ export interface PublishOptions {
    * wave at a time, each after the previous one was healthy. @default none (every change at once)
    */
   readonly rollout?: RolloutOptions;
+  /** The output cache of the working copy (`{ off: true }`: every bot is validated and rendered). @default see CacheOptions */
+  readonly cache?: CacheOptions;
+  /**
+   * Added and removed files described with their key facts in `diff` (past it they are listed
+   * without; changed files are always compared). @default every one
+   */
+  readonly details?: number;
+  /** Told what the publish is doing (for progress output). */
+  readonly onProgress?: (p: PublishProgress) => void;
 }
+
+/** A step of a publish: render (of `bots`), compare (of `files` written), commit, push. */
+export type PublishProgress =
+  | { readonly phase: 'sync' | 'commit' | 'push' }
+  | { readonly phase: 'render'; readonly bots: number; readonly done?: number }
+  | { readonly phase: 'compare'; readonly files: number };
 
 /** Outcome of a webhook call; a failure is a warning. */
 export interface WebhookResult {
@@ -144,30 +165,53 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
       `the source ${opts.source.describe()} holds no bot and no schedule; refusing to remove every manifest (use --allow-empty if the fleet really is empty); nothing was published`,
     );
   }
-  const fleet = buildFleet(docs, modelOptions(opts.settings));
   const ws = new GitWorkspace({ repo: opts.repo, branch, workDir: opts.workDir ?? defaultWorkDir(opts.repo, branch), path: repoPath, author: opts.author });
   const label = `${redactUrl(opts.repo)}@${branch}:${repoPath}`;
+  // Validated once for a dry run; a writing run validates on each attempt, skipping documents
+  // whose files the output cache vouches for (their files are on disk as the render would write them).
+  const plainFleet = opts.dryRun ? buildFleet(docs, modelOptions(opts.settings)) : undefined;
 
   let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
   let lastPlan: RolloutPlan | undefined;
-  const render = async (outDir: string, write: boolean) => {
-    const base = readTreeFromDir(outDir);
-    const wouldRemove = plannedRemovals(fleet, base, opts);
-    const existing = [...base.keys()].filter((p) => classifyPath(p)?.kind !== 'platform').length;
+  const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
+    const prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
+    const { fleet, plan, cache } = prepared;
+    const bots = allBotIds(fleet).size;
+    opts.onProgress?.({ phase: 'render', bots });
+    // Rendered n of N (a group of a rollout counts its own bots).
+    const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!({ phase: 'render', bots: total, done }));
+    const listing = listBotFiles(outDir);
+    const wouldRemove = plannedRemovals(fleet, listing, outDir, opts);
+    const existing = listing.length;
     const refusal = wouldRemove.length > massDeleteLimit(existing) && !opts.allowMassDelete ? massDeleteError(wouldRemove, existing) : undefined;
     if (refusal && write) throw refusal;
     // A rollout splits the render by generation; a partial render (live resync of a few bots)
     // gets its bots' generations from the caller's settings.
-    const plan = opts.rollout && !opts.onlyIds ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
-    const synth = plan
-      ? await synthesizeGroups(fleet, keyedGroups(docs, opts.settings.configHashKey, plan.groups), { outDir, write, collect: true, workers: opts.workers })
-      : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: true, workers: opts.workers, onlyIds: opts.onlyIds });
-    if (plan && write) writeRolloutState(outDir, plan.state);
+    const base = write ? undefined : readTreeFromDir(outDir);
+    let synth: SynthResult;
+    try {
+      synth = plan
+        ? await synthesizeGroups(fleet, keyedGroups(docs, opts.settings.configHashKey, plan.groups), { outDir, write, collect: !write, workers: opts.workers, outputCache: cache, onProgress })
+        : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: !write, workers: opts.workers, onlyIds: opts.onlyIds, outputCache: cache, onProgress });
+    } finally {
+      cache?.save();
+    }
+    const stateWritten = plan && write ? writeRolloutState(outDir, plan.state) : false;
     lastPlan = plan;
     const failedIds = new Set(fleet.failedIds);
     for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
-    // Full renders include the live service's platform/ manifests: they are compared too.
-    const compared = diffTrees(base, synth.files ?? new Map(), { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) });
+    const diffOpts = { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) };
+    let compared: FleetDiff;
+    if (write) {
+      // Only what the render wrote or removed is staged and compared: old texts from the index
+      // (the commit rendered on), new ones from disk, a batch at a time.
+      changes?.changed([...changedPaths(synth), ...(stateWritten ? [ROLLOUT_FILE] : [])]);
+      opts.onProgress?.({ phase: 'compare', files: synth.written.length + synth.removed.length });
+      compared = await diffWritten(synth, outDir, (paths) => ws.readBase(paths), { ...diffOpts, platform: !opts.onlyIds, describe: opts.details });
+    } else {
+      // Full renders include the live service's platform/ manifests: they are compared too.
+      compared = diffTrees(base!, synth.files ?? new Map(), diffOpts);
+    }
     const preview = plan && previewRollout(plan, allBotIds(fleet));
     const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     // When writing, the index decides whether there is a commit (shard markers count too).
@@ -193,7 +237,10 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     };
   }
 
-  const outcome = await ws.publish(async (outDir) => (await render(outDir, true)).message, { retries: opts.retries });
+  const outcome = await ws.publish(async (outDir, changes) => (await render(outDir, true, changes)).message, {
+    retries: opts.retries,
+    onPhase: (phase) => (phase === 'commit' || phase === 'push' || phase === 'sync' ? opts.onProgress?.({ phase }) : undefined),
+  });
   const r = last!;
   let webhook: WebhookResult | undefined;
   const warnings = [...r.synth.warnings];
@@ -218,18 +265,50 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   };
 }
 
-/** Managed bot files the render would remove: in the tree, not rendered, and not of a failed document. */
-function plannedRemovals(fleet: Fleet, base: ReadonlyMap<string, string>, opts: PublishOptions): string[] {
+/**
+ * Managed bot files the render would remove: in the output root, not rendered, not of a failed
+ * document (only these candidates are read, to check they carry fleetsynth's label).
+ */
+function plannedRemovals(fleet: Fleet, listing: readonly ExistingBotFile[], outDir: string, opts: PublishOptions): string[] {
   if (!mayRemove(fleet)) return [];
   const only = opts.onlyIds;
   const desired = new Set(fleet.specs.filter((s) => !only || only.has(s.id)).map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)));
+  for (const k of fleet.known) if (!only || only.has(k.id)) desired.add(k.relPath);
   const out: string[] = [];
-  for (const p of base.keys()) {
-    const c = classifyPath(p);
-    if (!c || c.kind === 'platform' || desired.has(p) || fleet.failedIds.has(c.id!) || (only && !only.has(c.id!))) continue;
-    out.push(p);
+  for (const f of listing) {
+    if (desired.has(f.relPath) || fleet.failedIds.has(f.id) || (only && !only.has(f.id))) continue;
+    if (isManagedFile(path.join(outDir, f.relPath))) out.push(f.relPath);
   }
   return out.sort();
+}
+
+/**
+ * The fleet and the rollout plan of a writing render. Documents the output cache vouches for skip
+ * validation and rendering (the render settings must be the ones the cache was written with: one
+ * generation, no rollout under way, no customization hook); otherwise every document is validated.
+ */
+async function prepareRender(docs: FleetDocuments, outDir: string, opts: PublishOptions): Promise<{ fleet: Fleet; plan?: RolloutPlan; cache?: OutputCache }> {
+  const plain = async () => {
+    const fleet = buildFleet(docs, modelOptions(opts.settings));
+    const plan = opts.rollout && !opts.onlyIds ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
+    return { fleet, plan };
+  };
+  const total = docs.bots.length + docs.bot_schedules.length;
+  if (opts.onlyIds || opts.settings.customize || opts.cache?.off || total < CACHE_MIN_BATCH) return plain();
+  let renderSettings: RenderSettings = opts.settings;
+  if (opts.rollout) {
+    const prior = readRolloutState(outDir);
+    const generation = generationOf(renderInputs(opts.settings), opts.rollout.version);
+    // A running rollout renders two generations and reads health from every bot: no shortcuts.
+    if (prior && !(prior.status === 'done' && prior.to.generation === generation)) return plain();
+    renderSettings = { ...opts.settings, generation };
+  }
+  const cache = OutputCache.open(outDir, renderSettings, opts.cache);
+  if (!cache) return plain();
+  const fleet = buildFleet(docs, { ...modelOptions(opts.settings), reuse: { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(outDir, key) } });
+  const plan = opts.rollout ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
+  if (plan && (plan.groups.length !== 1 || plan.groups[0].settings.generation !== renderSettings.generation)) return plain();
+  return { fleet, plan, cache };
 }
 
 function massDeleteError(wouldRemove: readonly string[], existing: number): PublishRefusedError {

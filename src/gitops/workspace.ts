@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +16,42 @@ export interface WorkspaceOptions {
   readonly path: string;
   /** Commit author and committer; default `fleetsynth <fleetsynth@localhost>`. */
   readonly author?: { readonly name: string; readonly email: string };
+}
+
+/**
+ * What a render tells the workspace about the files it wrote: every path (under the output root)
+ * it created, rewrote or removed. A render that reports (even an empty list) is trusted to have
+ * reported everything, and only those paths are staged: Git's work is proportional to the change.
+ * A render that never calls `changed` gets the full scan (`git add -A` of the output root).
+ */
+export interface RenderChanges {
+  /** Paths relative to the output root; may be called more than once. */
+  changed(paths: Iterable<string>): void;
+}
+
+/**
+ * Renders into the output root; the commit message, or null for "nothing to publish". A render
+ * declared with the `changes` parameter must report every path it writes; one declared without it
+ * gets the working copy reset before and the whole output root staged after.
+ */
+export type RenderFn = (outDir: string, changes: RenderChanges) => Promise<string | null>;
+
+/** When a publish fetches the remote branch before rendering. */
+export type FetchPolicy = 'always' | 'on-reject';
+
+/** Options of {@link GitWorkspace.publish}. */
+export interface PublishCallOptions {
+  /** Re-render attempts after rejected pushes; default 5. */
+  readonly retries?: number;
+  /**
+   * `always` (default): fetch before rendering. `on-reject`: render on the branch as last fetched
+   * or pushed, and fetch only when the push is rejected (a live service that is the branch's
+   * usual writer saves a round trip per commit; a change that needs no commit is then judged
+   * against that state).
+   */
+  readonly fetch?: FetchPolicy;
+  /** Called as the publish goes (`commit`, `push`), for progress output. */
+  readonly onPhase?: (phase: 'sync' | 'render' | 'commit' | 'push') => void;
 }
 
 /** What a publish did. */
@@ -77,6 +113,15 @@ const LOCK_FILE = 'fleetsynth.lock';
 /** Lock files a killed git leaves behind; stale once we hold the workspace lock. */
 const GIT_LOCKS = ['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', 'shallow.lock'];
 const GIT_TIMEOUT_MS = 10 * 60 * 1000;
+/**
+ * `.git/fleetsynth-state.json`: the commit the index and the output root's files are known to
+ * match (`base`). Removed before every render and written back once the index is consistent
+ * again, so a run that was killed leaves none and the next one resets the working copy fully.
+ */
+const STATE_FILE = 'fleetsynth-state.json';
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** From this many changed files on, blobs are written as one pack (fast-import) rather than loose objects. */
+const PACK_MIN_FILES = 200;
 /** Variables that would point our git commands at another repository (set when running inside a git hook). */
 const GIT_REPO_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_COMMON_DIR'];
 
@@ -127,6 +172,8 @@ export class GitWorkspace {
   private readonly remote: string;
   private readonly config: string[];
   private checkedOut = false;
+  /** Tree of the remote-tracking commit, as last read by refs(). */
+  private tipTree?: { readonly commit: string; readonly tree: string };
 
   constructor(opts: WorkspaceOptions) {
     if (!opts.branch || opts.branch.startsWith('-') || /[\s~^:?*[\\]|\.\.|@\{/.test(opts.branch)) {
@@ -153,6 +200,7 @@ export class GitWorkspace {
       'core.quotepath=false',
       'core.hooksPath=/dev/null',
       'gc.auto=0',
+      'maintenance.auto=false',
     ];
   }
 
@@ -173,36 +221,70 @@ export class GitWorkspace {
   /**
    * Renders on top of the remote branch and pushes the result. `render` writes into `outDir` and
    * returns the commit message, or null for "nothing to publish". Only paths under the output root
-   * are staged; a commit is made only when they changed; the push is never forced. A rejected push
-   * (someone else pushed first) means: sync, render again on the new remote, push again.
+   * are staged — those the render reports through `changes`, else every one (`git add -A`); a
+   * commit is made only when the tree changed; the push is never forced (it names the commit it
+   * builds on, so a branch that moved or was rewound meanwhile rejects it). A rejected push means:
+   * fetch, move the working copy onto the new remote, render again, push again.
+   *
+   * The index is kept between runs: blobs are written for the reported paths only, the tree comes
+   * from the index (`write-tree`), and the commit is made with `commit-tree` + `update-ref` — no
+   * status, add or checkout of the whole tree.
    */
-  async publish(render: (outDir: string) => Promise<string | null>, opts: { retries?: number } = {}): Promise<PublishOutcome> {
+  async publish(render: RenderFn, opts: PublishCallOptions = {}): Promise<PublishOutcome> {
     const retries = opts.retries ?? 5;
     return this.exclusive(async () => {
       for (let attempt = 1; ; attempt++) {
-        await this.syncLocked();
+        opts.onPhase?.('sync');
+        const tip = await this.syncLocked(attempt > 1 || (opts.fetch ?? 'always') === 'always');
+        // A render that takes no `changes` cannot report: it gets the whole-tree treatment (reset
+        // and clean before, `add -A` after), so nothing it did not write can reach the commit.
+        if (render.length < 2) await this.resetFully(tip);
         let message: string | null;
+        const reported = new Set<string>();
+        let reports = false;
+        const changes: RenderChanges = {
+          changed: (paths) => {
+            reports = true;
+            for (const p of paths) reported.add(this.repoRelative(p));
+          },
+        };
+        this.markDirty();
         try {
           this.assertPlainOutputRoot();
-          message = await render(this.outDir);
+          opts.onPhase?.('render');
+          message = await render(this.outDir, changes);
         } catch (e) {
-          await this.discard();
+          await this.resetFully(tip);
           throw e;
         }
         if (message === null) {
-          await this.discard();
+          await this.undoRender(tip, reports ? reported : undefined);
           return { pushed: false, attempts: attempt };
         }
-        await this.git(['add', '-A', '--', this.repoPath]);
-        const staged = await this.git(['diff', '--cached', '--quiet', '--', this.repoPath], { allowFail: true });
-        if (staged.code === 0) {
-          await this.discard();
+        opts.onPhase?.('commit');
+        let tree: string;
+        try {
+          tree = await this.stage(reports ? reported : undefined);
+        } catch (e) {
+          await this.resetFully(tip);
+          throw e;
+        }
+        const tipTree = tip ? (this.tipTree?.commit === tip ? this.tipTree.tree : undefined) ?? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
+        if (tree === tipTree) {
+          // The index holds the tip's tree again (the render rewrote files with the same bytes).
+          this.writeState(tip);
           return { pushed: false, attempts: attempt, message };
         }
-        if (staged.code !== 1) throw new GitError(['diff', '--cached', '--quiet'], staged.code, staged.stderr);
-        await this.git(['commit', '-q', '--no-verify', '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' });
-        const commit = (await this.git(['rev-parse', 'HEAD'])).stdout.trim();
-        const push = await this.git(['push', '--no-verify', 'origin', `HEAD:refs/heads/${this.opts.branch}`], { allowFail: true });
+        const commit = (
+          await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' })
+        ).stdout.trim();
+        opts.onPhase?.('push');
+        const dest = `refs/heads/${this.opts.branch}`;
+        const push = await this.git(['push', '--no-verify', `--force-with-lease=${dest}:${tip}`, 'origin', `${commit}:${dest}`], { allowFail: true });
+        // The index holds the commit's tree: the local branch (and, once pushed, the tracking ref) say so.
+        const moved = [`update ${dest} ${commit}`, ...(push.code === 0 ? [`update refs/remotes/origin/${this.opts.branch} ${commit}`] : [])];
+        await this.git(['update-ref', '--stdin'], { input: moved.join('\n') + '\n' });
+        this.writeState(commit);
         if (push.code === 0) return { commit, pushed: true, attempts: attempt, message };
         if (!isStalePush(push.stderr + push.stdout)) {
           await this.discard();
@@ -215,6 +297,102 @@ export class GitWorkspace {
         await sleep(backoffMs(attempt));
       }
     });
+  }
+
+  /**
+   * Texts of files under the output root as the index holds them — during a render, the commit it
+   * renders on. Paths relative to the output root; a path not in the index is absent from the map.
+   */
+  async readBase(relPaths: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (relPaths.length === 0) return out;
+    const texts = await catFiles(this.workDir, relPaths.map((p) => `:${this.repoRelative(p)}`));
+    relPaths.forEach((p, i) => {
+      const t = texts[i];
+      if (t !== undefined) out.set(p, t);
+    });
+    return out;
+  }
+
+  /** A path under the output root as a path of the repository; refuses one that leaves the root. */
+  private repoRelative(rel: string): string {
+    const p = rel.replace(/\\/g, '/');
+    const norm = path.posix.normalize(p);
+    if (!p || path.posix.isAbsolute(p) || norm === '..' || norm.startsWith('../') || norm.split('/').some((s) => s.toLowerCase() === '.git')) {
+      throw new WorkspaceError(`render reported the path "${rel}", which is not inside the output root`);
+    }
+    return this.repoPath === '.' ? norm : `${this.repoPath}/${norm}`;
+  }
+
+  /** Stages the reported paths (or, unknown, the whole output root) and writes the index's tree. */
+  private async stage(paths: ReadonlySet<string> | undefined): Promise<string> {
+    if (paths === undefined) {
+      await this.git(['add', '-A', '--', this.repoPath]);
+    } else if (paths.size > 0) {
+      // Many files (a first publish, a fleet-wide change): their blobs go into one pack through
+      // fast-import instead of one loose object file each; update-index then only hashes them.
+      if (paths.size >= PACK_MIN_FILES) await this.packBlobs([...paths]);
+      // Hashes and stores the files that exist, drops the entries of those that do not.
+      await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
+    }
+    return (await this.git(['write-tree'])).stdout.trim();
+  }
+
+  /** Writes the blobs of the regular files among `repoPaths` into one pack (`git fast-import`), streamed. */
+  private packBlobs(repoPaths: readonly string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: this.workDir, env: gitEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      let settled = false;
+      const done = (e?: Error) => {
+        if (settled) return;
+        settled = true;
+        if (e) {
+          child.kill();
+          reject(e);
+        } else resolve();
+      };
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', (e) => done(new GitError(['fast-import'], null, e.message)));
+      child.on('close', (code) => (code === 0 ? done() : done(new GitError(['fast-import'], code, redactUrl(stderr)))));
+      child.stdin.on('error', () => undefined);
+      void (async () => {
+        try {
+          for (const rel of repoPaths) {
+            if (settled) return;
+            const abs = path.join(this.workDir, rel);
+            const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+            if (!st?.isFile()) continue;
+            const data = fs.readFileSync(abs);
+            const ok = child.stdin.write(Buffer.concat([Buffer.from(`blob\ndata ${data.length}\n`), data, Buffer.from('\n')]));
+            if (!ok) await new Promise((r) => child.stdin.once('drain', r));
+          }
+          child.stdin.end('done\n');
+        } catch (e) {
+          done(e as Error);
+        }
+      })();
+    });
+  }
+
+  /** After a render that publishes nothing: puts back what it wrote (only those paths when known). */
+  private async undoRender(tip: string, paths: ReadonlySet<string> | undefined): Promise<void> {
+    if (paths === undefined) return this.resetFully(tip);
+    if (paths.size > 0) {
+      try {
+        const tree = await this.stage(paths);
+        await this.moveTree(tree, tip);
+      } catch {
+        return this.resetFully(tip);
+      }
+    }
+    this.writeState(tip);
+  }
+
+  /** Two-way checkout from one tree to another: only the paths that differ are written or removed. */
+  private async moveTree(from: string, to: string): Promise<void> {
+    if (from === to) return;
+    await this.git(['read-tree', '-m', '-u', from, to || EMPTY_TREE]);
   }
 
   /**
@@ -316,7 +494,13 @@ export class GitWorkspace {
     };
   }
 
-  private async syncLocked(): Promise<void> {
+  /**
+   * Brings the working copy onto the remote branch (fetched first when `fetch`, else as last
+   * fetched or pushed) and returns its commit ('' when the branch does not exist). A working copy
+   * whose state file says which commit it matches moves from there with a two-way `read-tree`
+   * (only paths that differ); any other (new, killed mid-run, touched) is reset hard.
+   */
+  private async syncLocked(fetch = true): Promise<string> {
     if (!this.checkedOut) {
       // Once per instance (and so after every restart): the remote and HEAD are what we expect.
       await this.git(['remote', 'set-url', 'origin', this.remote]);
@@ -325,24 +509,62 @@ export class GitWorkspace {
     }
     const branch = this.opts.branch;
     const tracking = `refs/remotes/origin/${branch}`;
-    const fetch = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:${tracking}`], { allowFail: true });
-    if (fetch.code !== 0) {
-      if (!/couldn't find remote ref/i.test(fetch.stderr)) {
-        throw new GitError(['fetch', 'origin', `refs/heads/${branch}`], fetch.code, redactUrl(fetch.stderr));
+    const state = this.readState();
+    if (fetch || state === undefined) {
+      const f = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:${tracking}`], { allowFail: true });
+      if (f.code !== 0) {
+        if (!/couldn't find remote ref/i.test(f.stderr)) {
+          throw new GitError(['fetch', 'origin', `refs/heads/${branch}`], f.code, redactUrl(f.stderr));
+        }
+        // The branch does not exist yet: forget what we knew of it.
+        await this.git(['update-ref', '-d', tracking], { allowFail: true });
       }
-      // The branch does not exist yet: forget what we knew of it.
-      await this.git(['update-ref', '-d', tracking], { allowFail: true });
     }
-    await this.discard(fetch.code === 0);
+    const refs = await this.refs();
+    const tip = refs.get(tracking) ?? '';
+    const head = refs.get(`refs/heads/${branch}`) ?? '';
+    if (state !== undefined && state === head && (head !== '' || tip === '')) {
+      if (head === tip) return tip;
+      this.markDirty();
+      try {
+        await this.moveTree(head, tip);
+        await this.git(tip ? ['update-ref', `refs/heads/${branch}`, tip] : ['update-ref', '-d', `refs/heads/${branch}`]);
+        this.writeState(tip);
+        return tip;
+      } catch {
+        // A file in the way (touched by hand): the full reset below.
+      }
+    }
+    await this.resetFully(tip);
+    return tip;
   }
 
   /** Resets the working copy to the last fetched remote branch, without talking to the remote. */
-  private async discard(remoteExists?: boolean): Promise<void> {
+  private async discard(): Promise<void> {
+    const refs = await this.refs();
+    const tip = refs.get(`refs/remotes/origin/${this.opts.branch}`) ?? '';
+    const state = this.readState();
+    const head = refs.get(`refs/heads/${this.opts.branch}`) ?? '';
+    if (state !== undefined && state === head && head !== '') {
+      try {
+        this.markDirty();
+        await this.moveTree(head, tip);
+        await this.git(tip ? ['update-ref', `refs/heads/${this.opts.branch}`, tip] : ['update-ref', '-d', `refs/heads/${this.opts.branch}`]);
+        this.writeState(tip);
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    await this.resetFully(tip);
+  }
+
+  /** The whole-tree reset (a new, killed or touched working copy): hard reset, clean, state file. */
+  private async resetFully(tip: string): Promise<void> {
+    this.markDirty();
     const branch = this.opts.branch;
-    const tracking = `refs/remotes/origin/${branch}`;
-    const exists = remoteExists ?? (await this.git(['rev-parse', '-q', '--verify', `${tracking}^{commit}`], { allowFail: true })).code === 0;
-    if (exists) {
-      await this.git(['reset', '-q', '--hard', tracking]);
+    if (tip) {
+      await this.git(['reset', '-q', '--hard', tip]);
       await this.git(['clean', '-f', '-d', '-q', '--', this.repoPath]);
     } else {
       // Empty remote: an unborn branch and an empty tree; nothing in the working copy is tracked.
@@ -350,7 +572,93 @@ export class GitWorkspace {
       await this.git(['read-tree', '--empty']);
       await this.git(['clean', '-f', '-d', '-q']);
     }
+    this.writeState(tip);
   }
+
+  /** The local branch and its remote-tracking ref (absent: not there). */
+  private async refs(): Promise<Map<string, string>> {
+    const b = this.opts.branch;
+    const r = await this.git(['for-each-ref', '--format=%(refname) %(objectname) %(tree)', `refs/heads/${b}`, `refs/remotes/origin/${b}`]);
+    const out = new Map<string, string>();
+    this.tipTree = undefined;
+    for (const line of r.stdout.split('\n')) {
+      const [name, sha, tree] = line.split(' ');
+      if (name && sha) out.set(name, sha);
+      if (name === `refs/remotes/origin/${b}` && sha && tree) this.tipTree = { commit: sha, tree };
+    }
+    return out;
+  }
+
+  /** The commit the index and output root match, per the state file ('' = the empty tree); undefined: unknown. */
+  private readState(): string | undefined {
+    try {
+      const s = JSON.parse(fs.readFileSync(path.join(this.workDir, '.git', STATE_FILE), 'utf8')) as { base?: unknown; path?: unknown };
+      return typeof s.base === 'string' && /^([0-9a-f]{40,64})?$/.test(s.base) && s.path === this.repoPath ? s.base : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeState(base: string): void {
+    const file = path.join(this.workDir, '.git', STATE_FILE);
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ base, path: this.repoPath }) + '\n');
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
+  private markDirty(): void {
+    fs.rmSync(path.join(this.workDir, '.git', STATE_FILE), { force: true });
+  }
+}
+
+/**
+ * Reads objects by name (`<rev>:<path>`, `:<path>` for the index) in one `git cat-file --batch`;
+ * undefined for a name that does not resolve to a blob.
+ */
+export function catFiles(cwd: string, names: readonly string[]): Promise<(string | undefined)[]> {
+  if (names.length === 0) return Promise.resolve([]);
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['cat-file', '--batch'], { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: (string | undefined)[] = [];
+    let buf: Buffer = Buffer.alloc(0);
+    let stderr = '';
+    let failed = false;
+    const fail = (e: Error) => {
+      if (failed) return;
+      failed = true;
+      child.kill();
+      reject(e);
+    };
+    child.stdout.on('data', (c: Buffer) => {
+      buf = buf.length === 0 ? c : Buffer.concat([buf, c]);
+      // Parse whole records as they arrive: memory holds one batch of output, not all of it.
+      for (;;) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) return;
+        const header = buf.toString('utf8', 0, nl);
+        if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
+          out.push(undefined);
+          buf = buf.subarray(nl + 1);
+          continue;
+        }
+        const parts = header.split(' ');
+        const size = Number(parts[parts.length - 1]);
+        if (!Number.isFinite(size)) return fail(new GitError(['cat-file', '--batch'], null, `unexpected output ${header}`));
+        if (buf.length < nl + 1 + size + 1) return;
+        out.push(parts[1] === 'blob' ? buf.toString('utf8', nl + 1, nl + 1 + size) : undefined);
+        buf = buf.subarray(nl + 1 + size + 1);
+      }
+    });
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (e) => fail(new GitError(['cat-file', '--batch'], null, e.message)));
+    child.on('close', (code) => {
+      if (failed) return;
+      if (code !== 0) return reject(new GitError(['cat-file', '--batch'], code, redactUrl(stderr)));
+      if (out.length !== names.length) return reject(new GitError(['cat-file', '--batch'], code, `${out.length} of ${names.length} objects read`));
+      resolve(out);
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(names.join('\n') + '\n');
+  });
 }
 
 /** True for URLs and scp-style addresses; anything else is a local path. */

@@ -7,13 +7,15 @@ import { Fleet, allBotIds, buildFleet, mayRemove } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { BotRenderer } from '../synth/render';
 import { botFilePath } from '../synth/shard';
-import { SynthResult, synthesizeFleet } from '../synth/synth';
+import { SynthResult, changedPaths, synthesizeFleet } from '../synth/synth';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
 import { advanceRollout, groupsFromState, readRolloutState, rolloutCommitSubject, writeRolloutState } from '../gitops/rollout/plan';
 import { RolloutAction, rolloutPollMs } from '../gitops/rollout/controller';
 import type { RolloutState } from '../gitops/rollout/state';
 import type { HealthReader } from '../gitops/rollout/targets';
 import { listBotFiles } from '../synth/writer';
+import { ROLLOUT_FILE } from '../gitops/rollout/state';
+import type { FetchPolicy, RenderChanges } from '../gitops/workspace';
 import type { BotStore } from './apply-event';
 import type { ServeMetrics } from './metrics';
 import type { SecretsSync } from './secrets-sync';
@@ -49,7 +51,15 @@ function check(ms: number, text: string): number {
 
 /** The part of GitWorkspace the queue needs (tests and benchmarks may wrap it). */
 export interface Publisher {
-  publish(render: (outDir: string) => Promise<string | null>, opts?: { retries?: number }): Promise<{ commit?: string; pushed: boolean; attempts: number }>;
+  /**
+   * `changes` (GitWorkspace gives it) takes the paths the render wrote, so only those are staged;
+   * `fetch: 'on-reject'` renders on the branch as last pushed and fetches only after a rejected push.
+   * Publishers that take neither still work (they scan the output root and fetch every time).
+   */
+  publish(
+    render: (outDir: string, changes?: RenderChanges) => Promise<string | null>,
+    opts?: { retries?: number; fetch?: FetchPolicy },
+  ): Promise<{ commit?: string; pushed: boolean; attempts: number }>;
 }
 
 /** Options of {@link ResyncQueue}. */
@@ -170,6 +180,8 @@ interface CycleState {
   /** Arrival of the oldest change taken. */
   since: number;
   result?: SynthResult;
+  /** The render wrote `rollout.json`. */
+  stateChanged?: boolean;
   skippedEmpty: boolean;
   refused?: string;
   /** Where the cycle's time went (last attempt): window, git sync (overlapping it), read, render, commit + push. */
@@ -379,7 +391,7 @@ export class ResyncQueue {
   private async cycle(opts: { noWindow?: boolean } = {}): Promise<void> {
     const c = this.newCycle(opts.noWindow ?? false);
     try {
-      const outcome = await this.opts.publisher.publish(async (outDir) => {
+      const outcome = await this.opts.publisher.publish(async (outDir, changes) => {
         if (!c.taken) {
           c.timing.syncMs = Date.now() - c.start;
           await this.waitForWindow(c);
@@ -390,12 +402,18 @@ export class ResyncQueue {
         const docs = await this.getSource(c);
         c.timing.readMs = Date.now() - t0;
         const fleet = this.build(c, docs, outDir);
-        if (!fleet) return null;
+        if (!fleet) {
+          changes?.changed([]); // nothing was written
+          return null;
+        }
         const message = await this.apply(c, docs, fleet, outDir);
+        // Only what the render wrote is staged (no scan of the whole tree).
+        changes?.changed([...(c.result ? changedPaths(c.result) : []), ...(c.stateChanged ? [ROLLOUT_FILE] : [])]);
         c.renderedAt = Date.now();
         c.timing.renderMs = c.renderedAt - t0 - c.timing.readMs;
         return message;
-      });
+        // A full reconcile starts from the remote as it is; an event cycle fetches only when its push is rejected.
+      }, { fetch: c.full ? 'always' : 'on-reject' });
       c.timing.gitMs = Date.now() - c.renderedAt;
       this.take(c);
       if (c.refused) this.onRefused(c, c.refused);
@@ -493,6 +511,8 @@ export class ResyncQueue {
     let rollout = readRolloutState(outDir);
     let wave: string[] = [];
     let stateChanged = false;
+    c.stateChanged = false;
+    c.result = undefined;
     c.notes = [];
     c.rollout = undefined;
     if (rollout && this.stepsRollout(c, rollout)) {
@@ -502,6 +522,7 @@ export class ResyncQueue {
         c.notes = step.notes;
         wave = step.waveIds;
         stateChanged = writeRolloutState(outDir, step.state);
+        c.stateChanged = stateChanged;
         rollout = step.state;
       }
     }

@@ -1,4 +1,4 @@
-import { MongoClient, MongoClientOptions } from 'mongodb';
+import type { MongoClient, MongoClientOptions } from 'mongodb';
 import type { Collection, FleetDocuments } from '../model/document';
 import { SourceError } from './file';
 
@@ -55,7 +55,9 @@ export class MongoSource {
   }
 
   private async open(): Promise<MongoClient> {
-    const client = new MongoClient(this.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...this.clientOptions });
+    // The driver loads when a MongoDB source is opened: commands reading a fleet file skip it.
+    const { MongoClient: Client } = require('mongodb') as typeof import('mongodb');
+    const client = new Client(this.uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, ...this.clientOptions });
     try {
       await client.connect();
     } catch (e) {

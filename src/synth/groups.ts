@@ -75,6 +75,7 @@ function mergeResults(rs: readonly SynthResult[]): SynthResult {
     foreign: uniq(rs.map((r) => r.foreign)).sort(),
     errors: uniq(rs.map((r) => r.errors)),
     warnings: uniq(rs.map((r) => r.warnings)),
+    markers: uniq(rs.map((r) => r.markers ?? [])).sort(),
     ...(files ? { files } : {}),
   };
 }

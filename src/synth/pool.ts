@@ -44,7 +44,7 @@ interface Chunk {
  * vouches for are not rendered at all; when few bots are left, no worker is started.
  * Returns one item list per task, in the tasks' order.
  */
-export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?: OutputCache): Promise<BatchItem[][]> {
+export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?: OutputCache, onProgress?: (done: number, total: number) => void): Promise<BatchItem[][]> {
   const results: Array<Array<BatchItem | undefined>> = tasks.map((t) => new Array(t.specs.length));
   const first = tasks[0];
   const total = tasks.reduce((n, t) => n + t.specs.length, 0);
@@ -83,7 +83,10 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
 
   const pending = chunks.reduce((n, c) => n + c.indexes.length, 0);
   const threads = pending < WORKER_THRESHOLD ? 1 : Math.max(1, Math.min(workers, Math.ceil(chunks.length / 2)));
-  await runChunks(chunks, threads - 1);
+  // Progress: the bots the cache vouched for are done at once, the others a chunk at a time.
+  let done = total - pending;
+  onProgress?.(done, total);
+  await runChunks(chunks, threads - 1, onProgress && ((n) => onProgress((done += n), total)));
 
   for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
   if (cache) {
@@ -94,7 +97,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
 }
 
 /** Renders the chunks on this thread and `workerCount` worker threads, sharing one queue. */
-async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
+async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: number) => void): Promise<void> {
   if (chunks.length === 0) return;
   let next = 0;
   const take = () => (next < chunks.length ? chunks[next++] : undefined);
@@ -129,7 +132,10 @@ async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
           w.on('message', (m: { ok: boolean; items?: BatchItem[]; error?: string }) => {
             const c = inFlight.shift()!;
             if (!m.ok) fail(new Error(`render worker failed: ${m.error}`));
-            else c.result = m.items!;
+            else {
+              c.result = m.items!;
+              onChunk?.(c.indexes.length);
+            }
             give();
             if (inFlight.length === 0) resolve();
           });
@@ -145,6 +151,7 @@ async function runChunks(chunks: Chunk[], workerCount: number): Promise<void> {
     for (let c = take(); c !== undefined; c = take()) {
       if (renderer.settings !== c.batch.settings) renderer = new BotRenderer(c.batch.settings);
       c.result = renderBatch(c.batch, renderer);
+      onChunk?.(c.indexes.length);
       // Let worker messages in (results, next chunk) between chunks.
       if (pool.length > 0) await new Promise((r) => setImmediate(r));
     }

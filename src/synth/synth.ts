@@ -68,6 +68,8 @@ export interface SynthOptions {
   readonly outputCache?: OutputCache;
   /** Where the output cache lives, or `{ off: true }`. @default see CacheOptions */
   readonly cache?: CacheOptions;
+  /** Told how many of the bots to render are done (on render threads: a chunk at a time). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** What a synth did. */
@@ -92,6 +94,13 @@ export interface SynthResult {
   readonly warnings: string[];
   /** Rendered text by path, when `collect` was set. */
   readonly files?: Map<string, string>;
+  /** Shard marker files (`bots/<shard>/.fleetsynth-shard`) this run created or removed. */
+  readonly markers?: string[];
+}
+
+/** Every path under the output root a writing run created, rewrote or removed: what Git must stage. */
+export function changedPaths(r: SynthResult): string[] {
+  return [...r.written, ...r.removed, ...(r.markers ?? [])];
 }
 
 /** Documents → validated fleet → one file per bot, written deterministically. */
@@ -124,8 +133,9 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const existingFiles = listBotFiles(opts.outDir, { remember: !opts.cache?.off });
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
-  if (!only) {
-    for (const k of fleet.known) items.push({ id: k.id, kind: k.kind, relPath: k.relPath, objects: k.objects, status: 'unchanged', leaks: [] });
+  // Bots the output cache vouches for (see cache.ts): their files stay as they are.
+  for (const k of fleet.known) {
+    if (!only || only.has(k.id)) items.push({ id: k.id, kind: k.kind, relPath: k.relPath, objects: k.objects, status: 'unchanged', leaks: [] });
   }
 
   const errors = fleet.errors.filter((e) => !only || (e.id !== undefined && only.has(e.id))).map((e) => e.toString());
@@ -180,7 +190,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
 
   // `platform: true` with onlyIds: one part of a full render split by generation (rollouts).
   const full = !only || opts.platform === true;
-  if (write && full) writeShardMarkers(opts.outDir, opts.settings.shards);
+  const markers = write && full ? writeShardMarkers(opts.outDir, opts.settings.shards) : [];
   if (full && (opts.platform ?? true)) {
     for (const f of renderPlatform(opts.settings)) {
       objects += (f.text.match(/^---$/gm)?.length ?? 0) + 1;
@@ -195,13 +205,17 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const warnings = fleet.warnings
     .filter((w) => !only || only.has(w.id))
     .map((w) => `${w.collection}/${w.id}: ${w.message}`);
-  return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files };
+  return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files, markers };
 }
 
-function writeShardMarkers(outDir: string, shards: number): void {
+/** Writes the shard markers; returns the marker paths created or removed. */
+function writeShardMarkers(outDir: string, shards: number): string[] {
+  const changed: string[] = [];
   const wanted = new Set<string>();
   for (let i = 0; i < shards; i++) wanted.add(shardName(i, shards));
-  for (const name of wanted) writeIfChanged(path.join(outDir, BOTS_DIR, name, SHARD_MARKER), SHARD_MARKER_TEXT, true);
+  for (const name of wanted) {
+    if (writeIfChanged(path.join(outDir, BOTS_DIR, name, SHARD_MARKER), SHARD_MARKER_TEXT, true) === 'written') changed.push(`${BOTS_DIR}/${name}/${SHARD_MARKER}`);
+  }
   // Shards beyond the current count (after --shards shrank) lose their marker once empty.
   const root = path.join(outDir, BOTS_DIR);
   for (const dir of fs.readdirSync(root)) {
@@ -209,8 +223,12 @@ function writeShardMarkers(outDir: string, shards: number): void {
     const marker = path.join(root, dir, SHARD_MARKER);
     if (!fs.existsSync(marker)) continue;
     const rest = fs.readdirSync(path.join(root, dir)).filter((f) => f !== SHARD_MARKER);
-    if (rest.length === 0) fs.rmSync(marker);
+    if (rest.length === 0) {
+      fs.rmSync(marker);
+      changed.push(`${BOTS_DIR}/${dir}/${SHARD_MARKER}`);
+    }
   }
+  return changed;
 }
 
 async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opts: SynthOptions, write: boolean): Promise<BatchItem[]> {
@@ -220,7 +238,9 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
   // A customization hook is a function: it cannot travel to worker threads.
   const workers = opts.settings.customize ? 0 : opts.workers ?? (specs.length >= WORKER_THRESHOLD ? defaultWorkers() : 0);
   if (workers <= 1 || specs.length < 2) {
-    return runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
+    const items = runBatch({ ...base, specs, existing: existingFor(specs) }, opts.renderer, opts.outputCache);
+    opts.onProgress?.(specs.length, specs.length);
+    return items;
   }
   // Several chunks per worker so a slow chunk does not leave a core idle at the end.
   const chunkSize = Math.max(100, Math.ceil(specs.length / (workers * 4)));
@@ -229,5 +249,5 @@ async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opt
     const chunk = specs.slice(i, i + chunkSize);
     tasks.push({ ...base, specs: chunk, existing: existingFor(chunk) });
   }
-  return (await runOnWorkers(tasks, workers, opts.outputCache)).flat();
+  return (await runOnWorkers(tasks, workers, opts.outputCache, opts.onProgress)).flat();
 }
