@@ -190,6 +190,13 @@ async function main(): Promise<void> {
     const out = path.join(__dirname, 'results');
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'failover.json'), JSON.stringify(results, null, 2) + '\n');
+  } catch (err) {
+    // What each replica was doing (its last log lines), to tell a stuck takeover from a slow one.
+    for (const r of e.all) {
+      console.error(`--- ${r.identity} (exit ${r.child.exitCode ?? r.child.signalCode ?? 'running'}), lease holder ${holder(e) || '(none)'}`);
+      for (const l of r.lines.slice(-25)) console.error(`${new Date(l.t).toISOString()} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, t: undefined, time: undefined, service: undefined, name: undefined, pid: undefined, hostname: undefined })}`);
+    }
+    throw err;
   } finally {
     for (const r of e.all) if (r.child.exitCode === null && r.child.signalCode === null) r.kill('SIGKILL');
     await Promise.all(e.all.map((r) => r.exited));
