@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     let solo = start(e, 'solo');
     await solo.ready;
     await waitFor(() => solo.find('consuming events from JetStream').length > 0 && thresholdIn(show(e.repo, fileOf(ids[0]))) === 0, 60_000, 'solo ready');
+    await sleep(3000);
     const soloLatency: number[] = [];
     for (let i = 0; i < 10; i++) soloLatency.push(await eventToCommit(e, ids[i % ids.length]));
     const restarts: number[] = [];
@@ -132,6 +133,9 @@ async function main(): Promise<void> {
     let b = start(e, lease);
     await Promise.all([a.ready, b.ready]);
     await waitFor(() => [a, b].some((r) => r.identity === holder(e) && r.find('consuming events from JetStream').length > 0), 60_000, 'a leader');
+    // Settled as the single replica was: the leader's first reconcile done, the follower's clone done.
+    await waitFor(() => [a, b].some((r) => r.lines.some((l) => (l.msg === 'published' || l.msg === 'nothing to publish') && l.mode === 'reconcile')), 60_000, 'first reconcile');
+    await sleep(3000);
     const haLatency: number[] = [];
     for (let i = 0; i < 10; i++) haLatency.push(await eventToCommit(e, ids[(i + 50) % ids.length]));
     const failovers: number[] = [];
