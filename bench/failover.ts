@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     let solo = start(e, 'solo');
     await solo.ready;
     await waitFor(() => solo.find('consuming events from JetStream').length > 0 && thresholdIn(show(e.repo, fileOf(ids[0]))) === 0, 60_000, 'solo ready');
+    await sleep(3000);
     const soloLatency: number[] = [];
     for (let i = 0; i < 10; i++) soloLatency.push(await eventToCommit(e, ids[i % ids.length]));
     const restarts: number[] = [];
@@ -132,6 +133,9 @@ async function main(): Promise<void> {
     let b = start(e, lease);
     await Promise.all([a.ready, b.ready]);
     await waitFor(() => [a, b].some((r) => r.identity === holder(e) && r.find('consuming events from JetStream').length > 0), 60_000, 'a leader');
+    // Settled as the single replica was: the leader's first reconcile done, the follower's clone done.
+    await waitFor(() => [a, b].some((r) => r.lines.some((l) => (l.msg === 'published' || l.msg === 'nothing to publish') && l.mode === 'reconcile')), 60_000, 'first reconcile');
+    await sleep(3000);
     const haLatency: number[] = [];
     for (let i = 0; i < 10; i++) haLatency.push(await eventToCommit(e, ids[(i + 50) % ids.length]));
     const failovers: number[] = [];
@@ -190,6 +194,13 @@ async function main(): Promise<void> {
     const out = path.join(__dirname, 'results');
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'failover.json'), JSON.stringify(results, null, 2) + '\n');
+  } catch (err) {
+    // What each replica was doing (its last log lines), to tell a stuck takeover from a slow one.
+    for (const r of e.all) {
+      console.error(`--- ${r.identity} (exit ${r.child.exitCode ?? r.child.signalCode ?? 'running'}), lease holder ${holder(e) || '(none)'}`);
+      for (const l of r.lines.slice(-25)) console.error(`${new Date(l.t).toISOString()} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, t: undefined, time: undefined, service: undefined, name: undefined, pid: undefined, hostname: undefined })}`);
+    }
+    throw err;
   } finally {
     for (const r of e.all) if (r.child.exitCode === null && r.child.signalCode === null) r.kill('SIGKILL');
     await Promise.all(e.all.map((r) => r.exited));

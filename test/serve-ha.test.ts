@@ -11,7 +11,8 @@ import { BotEvent, parseEvent } from '../src/service/events';
 import { findKubeConfig } from '../src/service/kube';
 import { LeaseElector, NotLeaderError, kubeLeaseClient } from '../src/service/leader';
 import { ServeMetrics } from '../src/service/metrics';
-import { DEFAULT_SETTINGS } from '../src/settings';
+import { DEFAULT_SETTINGS, settingsFromValues } from '../src/settings';
+import { leaseProblems } from '../src/service/leader';
 import { MongoSource, readFleetFile, writeFleetFile } from '../src/source';
 import { botFilePath } from '../src/synth/shard';
 import { FakeKube, startFakeKube, writeKubeconfig } from './query-fakes';
@@ -160,6 +161,22 @@ describe('LeaseElector through client-node against a fake API server', () => {
     proxy.restore();
     await waitFor(() => a.e.holder() === 'b', 5000, 'a sees b');
     expect(a.e.isLeader()).toBe(false);
+  });
+});
+
+describe('leader election settings (option table: flags > env > config file > defaults)', () => {
+  test('durations in seconds or with a unit, identity from POD_NAME, off by LEADER_ELECTION=false', () => {
+    const s = settingsFromValues({ leaseRenewDeadline: 4 }, { LEASE_DURATION: '1500ms', POD_NAME: 'fleetsynth-7d9f-abcde', LEASE_NAME: 'fs' }, { leaseRetryPeriod: 1, leaseRenewDeadline: 9 });
+    expect(s.leader).toEqual({ enabled: true, name: 'fs', durationMs: 1500, renewDeadlineMs: 4000, retryPeriodMs: 1000, identity: 'fleetsynth-7d9f-abcde' });
+    expect(settingsFromValues({}, { LEADER_ELECTION: 'false' }, {}).leader).toEqual({ enabled: false });
+    expect(settingsFromValues({}, {}, {}).leader).toEqual({ enabled: true });
+    expect(() => settingsFromValues({}, { LEASE_DURATION: 'soon' }, {})).toThrow(/LEASE_DURATION/);
+  });
+
+  test('inconsistent durations are named', () => {
+    expect(leaseProblems({ durationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toEqual([]);
+    expect(leaseProblems({ durationMs: 10000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toEqual([expect.stringMatching(/renew deadline \(10000 ms\) must be shorter than the lease duration/)]);
+    expect(leaseProblems({ durationMs: 15000, renewDeadlineMs: 2000, retryPeriodMs: 2000 })).toEqual([expect.stringMatching(/retry period .* shorter than the renew deadline/)]);
   });
 });
 

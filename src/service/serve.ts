@@ -440,6 +440,8 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     gate.on('started', onStarted);
     gate.on('stopped', onStopped);
     gate.start();
+    // A follower clones its working copy now (read only), so a takeover starts with a fetch.
+    void workspace.sync().catch((e) => logger.warn({ err: (e as Error).message }, 'syncing the working copy ahead of a takeover failed (the leader term syncs again)'));
   }
 
   let stopped: Promise<void> | undefined;
