@@ -433,7 +433,8 @@ describe('serve replicas (child processes) on NATS, MongoDB and a bare repo', ()
     await c.stream.publish('the0.bot.updated', doc('b2', 9));
     await waitFor(() => thresholdIn(show(c.repo, fileOf('b2'))) === 9, 20_000, 'the new leader publishes');
     const sha = git(c.repo, 'log', '-1', '--format=%H', 'main', '--', fileOf('b2')).trim();
-    expect(other.find('published').map((p) => p.commit)).toContain(sha);
+    // The log line follows the push: wait for it rather than race it.
+    await waitFor(() => other.find('published').some((p) => p.commit === sha), 10_000, 'the new leader logs its commit');
     expect(leader.find('published').map((p) => p.commit)).not.toContain(sha);
   });
 
