@@ -31,6 +31,7 @@ import { NATS_URL, TestStream, bareRepo, botDoc, show, testStream } from '../tes
 import { MongoWireServer } from '../test/support/mongo-wire-server';
 import { Replica, queryStatus, startReplica } from '../test/support/serve-replicas';
 import { tmpDir } from '../test/support/tmp';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS } from '../src/service/leader';
 
 const TARGET_FAILOVER_MS = 15_000;
 
@@ -99,7 +100,7 @@ async function eventToCommit(e: Env, id: string, t0 = performance.now()): Promis
 async function main(): Promise<void> {
   const rounds = arg('rounds', 3);
   const bots = arg('bots', 200);
-  const lease = { duration: arg('lease-duration', 15), renewDeadline: arg('renew-deadline', 10), retryPeriod: arg('retry-period', 2) };
+  const lease = { duration: arg('lease-duration', DEFAULT_LEASE_DURATION_MS / 1000), renewDeadline: arg('renew-deadline', DEFAULT_RENEW_DEADLINE_MS / 1000), retryPeriod: arg('retry-period', DEFAULT_RETRY_PERIOD_MS / 1000) };
   const dir = tmpDir('fleetsynth-bench-failover-');
   const mongo = await MongoWireServer.start();
   const client = new MongoClient(mongo.uri);
