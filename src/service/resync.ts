@@ -510,7 +510,6 @@ export class ResyncQueue {
     // but carries a rolling one on: a wave that is due is committed here.
     let rollout = readRolloutState(outDir);
     let wave: string[] = [];
-    let stateChanged = false;
     c.stateChanged = false;
     c.result = undefined;
     c.notes = [];
@@ -521,8 +520,7 @@ export class ResyncQueue {
         c.rollout = step;
         c.notes = step.notes;
         wave = step.waveIds;
-        stateChanged = writeRolloutState(outDir, step.state);
-        c.stateChanged = stateChanged;
+        c.stateChanged = writeRolloutState(outDir, step.state);
         rollout = step.state;
       }
     }
@@ -540,7 +538,7 @@ export class ResyncQueue {
         workers: c.full ? undefined : 0,
       });
     }
-    if (c.result.written.length + c.result.removed.length === 0 && !stateChanged) return null;
+    if (c.result.written.length + c.result.removed.length === 0 && !c.stateChanged) return null;
     const message = commitMessage(c.result, c.full, c.ids);
     const subject = c.rollout && rolloutCommitSubject(c.rollout);
     if (!subject) return message;

@@ -57,19 +57,13 @@ export function previewRollout(plan: RolloutPlan, ids: ReadonlySet<string>): Rol
   const counts = st.waves.map(() => 0);
   for (const id of ids) counts[waveOfBot(st, id)]++;
   const committing = action?.type === 'commit-wave';
-  const waves: PreviewWave[] = st.waves.map((share, i) => ({
-    wave: i + 1,
-    share,
-    bots: counts[i],
-    state:
-      st.status === 'done' || i < st.current || (i === st.current && !committing && st.status !== 'aborted')
-        ? i === st.current && st.status !== 'done'
-          ? 'current'
-          : 'done'
-        : i === st.current && committing
-          ? 'this commit'
-          : 'later',
-  }));
+  const waveState = (i: number): PreviewWave['state'] => {
+    if (st.status === 'done' || i < st.current) return 'done';
+    if (i > st.current) return 'later';
+    if (committing) return 'this commit';
+    return st.status === 'aborted' ? 'later' : 'current';
+  };
+  const waves: PreviewWave[] = st.waves.map((share, i) => ({ wave: i + 1, share, bots: counts[i], state: waveState(i) }));
   const step: RolloutPreview['step'] =
     st.status === 'aborted' ? 'aborts' : action?.type === 'done' || st.status === 'done' ? 'ends' : started ? 'starts' : committing ? 'advances' : 'holds';
   return {
