@@ -23,14 +23,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { MongoClient } from 'mongodb';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { botFilePath } from '../src/synth/shard';
-import { FakeKube, startFakeKube, writeKubeconfig } from '../test/query-fakes';
-import { NATS_URL, TestStream, bareRepo, botDoc, show, testStream } from '../test/serve-support';
-import { MongoWireServer } from '../test/support/mongo-wire-server';
-import { Replica, queryStatus, startReplica } from '../test/support/serve-replicas';
-import { tmpDir } from '../test/support/tmp';
+import { botDoc, show, waitFor as pollFor } from '../test/serve-support';
+import { Replica, ReplicaCluster, leaseHolder, queryStatus, startInCluster, startReplicaCluster, stopReplicaCluster, thresholdIn } from '../test/support/serve-replicas';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS } from '../src/service/leader';
 
 const TARGET_FAILOVER_MS = 15_000;
@@ -40,52 +36,22 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** serve-support's waitFor, polling every 5 ms: the latencies measured end when it sees the change. */
+const waitFor = <T>(cond: () => T | Promise<T>, ms: number, what: string) => pollFor(cond, ms, what, 5);
 const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
-const thresholdIn = (text: string | undefined) => (text ? Number(/"threshold":(\d+)/.exec(text)?.[1] ?? NaN) : NaN);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function waitFor<T>(cond: () => T | Promise<T>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
-interface Env {
-  dir: string;
-  repo: string;
-  kube: FakeKube;
-  mongo: MongoWireServer;
-  client: MongoClient;
-  stream: TestStream;
-  kubeconfig: string;
-  all: Replica[];
-  n: number;
-}
+/** The shared parts and a counter for replica names. */
+type Env = ReplicaCluster & { n: number };
 
-const holder = (e: Env) => (e.kube.leases.get('fleetsynth')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? '';
+const holder = leaseHolder;
 
 function start(e: Env, lease: { duration: number; renewDeadline: number; retryPeriod: number } | 'solo'): Replica {
-  const identity = `serve-${++e.n}`;
-  const r = startReplica({
-    identity,
-    mongoUri: e.mongo.uri,
-    repo: e.repo,
-    workDir: path.join(e.dir, `work-${identity}`),
-    natsUrl: NATS_URL,
-    stream: e.stream.name,
-    prefix: e.stream.prefix,
-    kubeconfig: e.kubeconfig,
-    ...(lease === 'solo' ? { args: ['--leader-election', 'false'] } : { lease }),
-  });
-  e.all.push(r);
-  return r;
+  return startInCluster(e, `serve-${++e.n}`, lease === 'solo' ? { args: ['--leader-election', 'false'] } : { lease });
 }
 
 let seq = 1000;
@@ -101,14 +67,8 @@ async function main(): Promise<void> {
   const rounds = arg('rounds', 3);
   const bots = arg('bots', 200);
   const lease = { duration: arg('lease-duration', DEFAULT_LEASE_DURATION_MS / 1000), renewDeadline: arg('renew-deadline', DEFAULT_RENEW_DEADLINE_MS / 1000), retryPeriod: arg('retry-period', DEFAULT_RETRY_PERIOD_MS / 1000) };
-  const dir = tmpDir('fleetsynth-bench-failover-');
-  const mongo = await MongoWireServer.start();
-  const client = new MongoClient(mongo.uri);
-  await client.connect();
   const ids = Array.from({ length: bots }, (_, i) => `fo-${i}`);
-  await client.db('bot_runner').collection('bots').insertMany(ids.map((id) => botDoc(id, { threshold: 0 }, false)));
-  const kube = await startFakeKube();
-  const e: Env = { dir, repo: bareRepo(dir), kube, mongo, client, stream: await testStream(), kubeconfig: writeKubeconfig(dir, kube.url), all: [], n: 0 };
+  const e: Env = { ...(await startReplicaCluster('fleetsynth-bench-failover-', ids.map((id) => botDoc(id, { threshold: 0 }, false)))), n: 0 };
   const results: Record<string, unknown> = { bots, lease, rounds };
   try {
     // ---- baseline: one replica, no leader election, killed and restarted ----
@@ -197,19 +157,13 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(out, 'failover.json'), JSON.stringify(results, null, 2) + '\n');
   } catch (err) {
     // What each replica was doing (its last log lines), to tell a stuck takeover from a slow one.
-    for (const r of e.all) {
+    for (const r of e.replicas) {
       console.error(`--- ${r.identity} (exit ${r.child.exitCode ?? r.child.signalCode ?? 'running'}), lease holder ${holder(e) || '(none)'}`);
       for (const l of r.lines.slice(-25)) console.error(`${new Date(l.t).toISOString()} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, t: undefined, time: undefined, service: undefined, name: undefined, pid: undefined, hostname: undefined })}`);
     }
     throw err;
   } finally {
-    for (const r of e.all) if (r.child.exitCode === null && r.child.signalCode === null) r.kill('SIGKILL');
-    await Promise.all(e.all.map((r) => r.exited));
-    await e.stream.destroy();
-    await client.close();
-    await mongo.stop();
-    await kube.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopReplicaCluster(e);
   }
 }
 

@@ -15,10 +15,10 @@ import { DEFAULT_SETTINGS, settingsFromValues } from '../src/settings';
 import { leaseProblems } from '../src/service/leader';
 import { MongoSource, readFleetFile, writeFleetFile } from '../src/source';
 import { botFilePath } from '../src/synth/shard';
-import { FakeKube, startFakeKube, writeKubeconfig } from './query-fakes';
-import { NATS_URL, TestStream, bareRepo, botDoc, git, show, tcpProxy, testStream, waitFor, sleep, CuttableProxy } from './serve-support';
+import { FakeKube, startFakeKube } from './query-fakes';
+import { botDoc, git, show, tcpProxy, waitFor, sleep, CuttableProxy } from './serve-support';
 import { MongoWireServer } from './support/mongo-wire-server';
-import { Replica, queryStatus, startReplica } from './support/serve-replicas';
+import { Replica, ReplicaCluster, kubeconfigFor, leaseHolder, queryStatus, startInCluster, startReplicaCluster, stopReplicaCluster, thresholdIn } from './support/serve-replicas';
 import { tmpDir } from './support/tmp';
 
 jest.setTimeout(180_000);
@@ -26,11 +26,6 @@ jest.setTimeout(180_000);
 const fileOf = (id: string) => `dist/${botFilePath(id, `bot-${id}.yaml`, DEFAULT_SETTINGS.shards)}`;
 const quiet = pino({ level: 'silent' });
 
-function kubeconfigFor(dir: string, url: string, name: string): string {
-  const sub = path.join(dir, name);
-  fs.mkdirSync(sub, { recursive: true });
-  return writeKubeconfig(sub, url);
-}
 
 describe('LeaseElector through client-node against a fake API server', () => {
   let dir: string;
@@ -239,59 +234,26 @@ describe('per-bot event order across redeliveries (stream position stored with t
 
 // ---------------------------------------------------------------------------------------------
 
-interface Cluster {
-  dir: string;
-  repo: string;
-  kube: FakeKube;
-  mongo: MongoWireServer;
-  client: MongoClient;
-  stream: TestStream;
-  replicas: Replica[];
-  proxies: CuttableProxy[];
-}
+type Cluster = ReplicaCluster & { readonly proxies: CuttableProxy[] };
 
 const BOTS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'];
 /** Bots without a query entrypoint: a query is answered from the source (404 "no query entrypoint") by any replica. */
 const doc = (id: string, threshold: number) => botDoc(id, { threshold }, false);
 
 async function cluster(): Promise<Cluster> {
-  const dir = tmpDir('fleetsynth-ha-');
-  const mongo = await MongoWireServer.start();
-  const client = new MongoClient(mongo.uri);
-  await client.connect();
-  await client.db('bot_runner').collection('bots').insertMany(BOTS.map((id) => doc(id, 0)));
-  return { dir, repo: bareRepo(dir), kube: await startFakeKube(), mongo, client, stream: await testStream(), replicas: [], proxies: [] };
+  return { ...(await startReplicaCluster('fleetsynth-ha-', BOTS.map((id) => doc(id, 0)))), proxies: [] };
 }
 
 async function teardown(c: Cluster): Promise<void> {
-  for (const r of c.replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.kill('SIGKILL');
-  await Promise.all(c.replicas.map((r) => r.exited));
+  await stopReplicaCluster(c);
   for (const p of c.proxies) await p.close();
-  await c.stream.destroy();
-  await c.client.close();
-  await c.mongo.stop();
-  await c.kube.close();
-  fs.rmSync(c.dir, { recursive: true, force: true });
 }
 
 function replica(c: Cluster, identity: string, lease: { duration: number; renewDeadline: number; retryPeriod: number }, kubeUrl = c.kube.url): Replica {
-  const r = startReplica({
-    identity,
-    mongoUri: c.mongo.uri,
-    repo: c.repo,
-    workDir: path.join(c.dir, `work-${identity}`),
-    natsUrl: NATS_URL,
-    stream: c.stream.name,
-    prefix: c.stream.prefix,
-    kubeconfig: kubeconfigFor(c.dir, kubeUrl, `kc-${identity}`),
-    lease,
-  });
-  c.replicas.push(r);
-  return r;
+  return startInCluster(c, identity, { lease, kubeUrl });
 }
 
-const holder = (c: Cluster) => (c.kube.leases.get('fleetsynth')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? '';
-const thresholdIn = (text: string | undefined) => (text ? Number(/"threshold":(\d+)/.exec(text)?.[1] ?? NaN) : NaN);
+const holder = leaseHolder;
 
 /** The threshold of a bot's file in every commit that changed it, oldest first. */
 function history(repo: string, id: string): number[] {

@@ -38,8 +38,8 @@ export function scheduleDoc(id: string, schedule = '0 9 * * *', config: Record<s
   return d;
 }
 
-/** Polls until `cond` is truthy (returns it) or fails after `ms`. */
-export async function waitFor<T>(cond: () => T | Promise<T>, ms = 15000, what = 'condition'): Promise<T> {
+/** Polls (every `pollMs`) until `cond` is truthy (returns it) or fails after `ms`. */
+export async function waitFor<T>(cond: () => T | Promise<T>, ms = 15000, what = 'condition', pollMs = 50): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -50,7 +50,7 @@ export async function waitFor<T>(cond: () => T | Promise<T>, ms = 15000, what = 
       last = e;
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(50);
+    await sleep(pollMs);
   }
 }
 

@@ -2,7 +2,13 @@
 // is a real one: for the HA tests (test/serve-ha.test.ts) and bench/failover.ts. Each replica's
 // JSON log lines are kept and parsed; its ports come from its own "listening" lines.
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { FakeKube, startFakeKube, writeKubeconfig } from '../query-fakes';
+import { NATS_URL, TestStream, bareRepo, testStream } from '../serve-support';
+import { MongoWireServer } from './mongo-wire-server';
+import { tmpDir } from './tmp';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -141,3 +147,67 @@ export async function queryStatus(port: number, botId: string, timeoutMs = 5000)
     return { status: 0, body: (e as Error).message };
   }
 }
+
+/** What a set of replicas shares: MongoDB (wire server), a fake API server with Leases, a JetStream stream, a bare repo. */
+export interface ReplicaCluster {
+  readonly dir: string;
+  readonly repo: string;
+  readonly kube: FakeKube;
+  readonly mongo: MongoWireServer;
+  readonly client: MongoClient;
+  readonly stream: TestStream;
+  /** Every replica started in it (stopReplicaCluster kills those still running). */
+  readonly replicas: Replica[];
+}
+
+/** Starts the shared parts, with `bots` in `bot_runner.bots`. */
+export async function startReplicaCluster(prefix: string, bots: readonly object[]): Promise<ReplicaCluster> {
+  const dir = tmpDir(prefix);
+  const mongo = await MongoWireServer.start();
+  const client = new MongoClient(mongo.uri);
+  await client.connect();
+  await client.db('bot_runner').collection('bots').insertMany(bots.map((b) => ({ ...b })));
+  return { dir, repo: bareRepo(dir), kube: await startFakeKube(), mongo, client, stream: await testStream(), replicas: [] };
+}
+
+/** A kubeconfig of its own under `dir/name`, pointing at `url`. */
+export function kubeconfigFor(dir: string, url: string, name: string): string {
+  const sub = path.join(dir, name);
+  fs.mkdirSync(sub, { recursive: true });
+  return writeKubeconfig(sub, url);
+}
+
+/** Starts a replica in the cluster (its own working copy and kubeconfig; `kubeUrl` e.g. through a proxy). */
+export function startInCluster(c: ReplicaCluster, identity: string, o: Pick<ReplicaOptions, 'lease' | 'args'> & { kubeUrl?: string } = {}): Replica {
+  const r = startReplica({
+    identity,
+    mongoUri: c.mongo.uri,
+    repo: c.repo,
+    workDir: path.join(c.dir, `work-${identity}`),
+    natsUrl: NATS_URL,
+    stream: c.stream.name,
+    prefix: c.stream.prefix,
+    kubeconfig: kubeconfigFor(c.dir, o.kubeUrl ?? c.kube.url, `kc-${identity}`),
+    ...(o.lease ? { lease: o.lease } : {}),
+    ...(o.args ? { args: o.args } : {}),
+  });
+  c.replicas.push(r);
+  return r;
+}
+
+/** Kills the replicas still running and stops the shared parts. */
+export async function stopReplicaCluster(c: ReplicaCluster): Promise<void> {
+  for (const r of c.replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.kill('SIGKILL');
+  await Promise.all(c.replicas.map((r) => r.exited));
+  await c.stream.destroy();
+  await c.client.close();
+  await c.mongo.stop();
+  await c.kube.close();
+  fs.rmSync(c.dir, { recursive: true, force: true });
+}
+
+/** The holder of the `fleetsynth` Lease in the fake API server ('' when none). */
+export const leaseHolder = (c: ReplicaCluster): string => (c.kube.leases.get('fleetsynth')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? '';
+
+/** The `threshold` config value in a bot's rendered file (NaN when absent). */
+export const thresholdIn = (text: string | undefined): number => (text ? Number(/"threshold":(\d+)/.exec(text)?.[1] ?? NaN) : NaN);
