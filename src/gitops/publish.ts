@@ -11,7 +11,7 @@ import { botFilePath } from '../synth/shard';
 import { SynthResult, changedPaths, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
 import { diffWritten } from './diff-written';
-import { RolloutOptions, RolloutPlan, planRollout, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
+import { RolloutOptions, RolloutPlan, planRollout, planRolloutFrom, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { generationOf, renderInputs } from './rollout/generation';
 import { ROLLOUT_FILE } from './rollout/state';
 import { CACHE_MIN_BATCH } from '../synth/batch';
@@ -296,8 +296,8 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   const total = docs.bots.length + docs.bot_schedules.length;
   if (opts.onlyIds || opts.settings.customize || opts.cache?.off || total < CACHE_MIN_BATCH) return plain();
   let renderSettings: RenderSettings = opts.settings;
+  const prior = opts.rollout ? readRolloutState(outDir) : undefined;
   if (opts.rollout) {
-    const prior = readRolloutState(outDir);
     const generation = generationOf(renderInputs(opts.settings), opts.rollout.version);
     // A running rollout renders two generations and reads health from every bot: no shortcuts.
     if (prior && !(prior.status === 'done' && prior.to.generation === generation)) return plain();
@@ -306,7 +306,7 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   const cache = OutputCache.open(outDir, renderSettings, opts.cache);
   if (!cache) return plain();
   const fleet = buildFleet(docs, { ...modelOptions(opts.settings), reuse: { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(outDir, key) } });
-  const plan = opts.rollout ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
+  const plan = opts.rollout ? await planRolloutFrom(prior, fleet, opts.settings, opts.rollout) : undefined;
   if (plan && (plan.groups.length !== 1 || plan.groups[0].settings.generation !== renderSettings.generation)) return plain();
   return { fleet, plan, cache };
 }
