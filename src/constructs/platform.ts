@@ -6,7 +6,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { natsUrlSecretRef } from '../config/credentials';
 import type { RenderSettings } from '../settings';
-import { DEFAULT_LEASE_NAME } from '../service/leader';
+import { DEFAULT_LEASE_NAME } from '../service/lease-settings';
 import { stringifyDocuments } from '../synth/yaml';
 import { FLEETSYNTH_LABEL, natsEnv } from './pod';
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, ExitCode } from '../errors';
 import { addServeOptions, checkSettings, openSettingsSource, resolveSettings } from '../settings';
-import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, leaseProblems } from './leader';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, leaseProblems } from './lease-settings';
 import { EXAMPLE_FLEET, MongoSource } from '../source';
 import { DEFAULT_STREAM } from './events';
 import { DEFAULT_MAX_QUERY_JOBS } from './query/server';

@@ -13,8 +13,8 @@ export const FIELD_MANAGER = 'fleetsynth';
 /** Time limit of one API request. */
 export const KUBE_REQUEST_TIMEOUT_MS = 15_000;
 
-/** Where the service account's files are mounted in a pod. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+import { SERVICE_ACCOUNT_DIR } from './kube-credentials';
+export { SERVICE_ACCOUNT_DIR };
 
 /** Job status as far as a query needs it. */
 export interface JobState {

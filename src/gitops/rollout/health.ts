@@ -4,9 +4,11 @@
 // its one pod is updated and available with no container restarted since the wave was
 // committed; for a CronJob, its first Job after the commit did not fail (none ran yet: healthy,
 // so a daily schedule does not hold a rollout for a day — the bake time is the only wait).
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
+// Types only at load: the client (0.4 s to require) is loaded when a wave's health is first read.
+import type { KubeConfig, V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
+import { FleetsynthError } from '../../errors';
 import { LABELS, MANAGED_BY } from '../../model/labels';
-import { findKubeConfig } from '../../service/kube';
+import { kubeCredentialsPresent } from '../../service/kube-credentials';
 import type { BotHealth } from './controller';
 
 export type { HealthReader, RolloutTarget } from './targets';
@@ -23,6 +25,7 @@ const CHUNK = 100;
 
 /** A HealthReader over the API server of `kc`, in `namespace`. */
 export function kubeHealthReader(kc: KubeConfig, namespace: string): HealthReader {
+  const { AppsV1Api, BatchV1Api, CoreV1Api } = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -153,8 +156,22 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
   return m;
 }
 
-/** The health reader of the cluster the standard credentials name (kubeconfig, in-cluster); null when there are none. */
+/**
+ * The health reader of the cluster the standard credentials name (kubeconfig, in-cluster); null
+ * when there are none. The credentials are parsed, and the client loaded, at the first read.
+ */
 export function healthFromCredentials(kubeconfig: string | undefined, namespace: string): HealthReader | null {
-  const found = findKubeConfig({ kubeconfig, namespace });
-  return found ? kubeHealthReader(found.kc, found.namespace) : null;
+  if (!kubeCredentialsPresent(kubeconfig)) return null;
+  let reader: HealthReader | undefined;
+  return {
+    check(targets, since) {
+      if (!reader) {
+        const { findKubeConfig } = require('../../service/kube') as typeof import('../../service/kube');
+        const found = findKubeConfig({ kubeconfig, namespace });
+        if (!found) throw new FleetsynthError(`the kubeconfig names no current cluster: the rollout's health cannot be read`, { hint: 'set the current context (kubectl config use-context), or run without credentials to leave the rollout pending' });
+        reader = kubeHealthReader(found.kc, found.namespace);
+      }
+      return reader.check(targets, since);
+    },
+  };
 }
