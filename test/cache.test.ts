@@ -41,6 +41,34 @@ function enabledBot(docs: FleetDocuments, n = 0): Doc {
 describe('output cache: unchanged documents are neither validated nor rendered', () => {
   const docs = generateFleet(300, 11);
 
+  it("the live service's files are vouched for too: a no-op run does not render them; a touched one, or other settings, render them again", async () => {
+    const platform = require('../src/constructs/platform') as typeof import('../src/constructs/platform');
+    const spy = jest.spyOn(platform, 'renderPlatform');
+    try {
+      const out = await settledTree(docs);
+      const before = readTree(out);
+      spy.mockClear();
+      const r = await synthesize(clone(docs), { outDir: out, settings, cache });
+      expect(spy).not.toHaveBeenCalled();
+      expect(r.written).toEqual([]);
+      expect(readTree(out)).toEqual(before);
+      const file = [...before.keys()].find((k) => k.startsWith('platform/'))!;
+      fs.appendFileSync(path.join(out, file), '# edited\n');
+      const again = await synthesize(clone(docs), { outDir: out, settings, cache });
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(again.written).toEqual([file]);
+      expect(readTree(out)).toEqual(before);
+      await sleep(40);
+      spy.mockClear();
+      const other = { ...settings, namespace: 'elsewhere' };
+      const moved = await synthesize(clone(docs), { outDir: out, settings: other, cache });
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(moved.written.some((w) => w.startsWith('platform/'))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('a no-op run knows every bot from its document, writes nothing and reports the same', async () => {
     const out = await settledTree(docs);
     const before = readTree(out);

@@ -15,6 +15,7 @@ import { DEFAULT_SETTINGS, RenderSettings } from '../src/settings';
 import { openSource, writeFleetFile } from '../src/source';
 import { generateFleet } from '../src/testing/fleet-gen';
 import { fakeCluster } from './support/fake-cluster';
+import { BotRenderer } from '../src/synth/render';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-rollout-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -27,6 +28,7 @@ function bare(): string {
   return dir;
 }
 const commits = (repo: string) => git(repo, 'rev-list', '--count', 'main');
+const stateIn = (repo: string) => parseRolloutState(git(repo, 'show', `main:dist/${ROLLOUT_FILE}`));
 type Json = Record<string, any>;
 
 const docs = generateFleet(150, 11);
@@ -245,6 +247,85 @@ describe('rollouts through publish', () => {
     expect(r.rollout?.notes.join('\n')).toMatch(/rollout pending: wave 1 of 4 is committed; its health cannot be read without Kubernetes credentials/);
     expect(state().status).toBe('rolling');
     expect(state().current).toBe(0);
+  });
+});
+
+describe('rollouts with the output cache (one working copy, as a CI runner that keeps it)', () => {
+  let repo: string;
+  let cluster: Awaited<ReturnType<typeof fakeCluster>>;
+  beforeEach(async () => {
+    repo = bare();
+    cluster = await fakeCluster(repo, tmp);
+  });
+  afterEach(() => cluster.server.close());
+
+  test('a wave commit renders only the bots it moves (and the last step\'s, re-checked), and commits what a runner without a cache would, through abort', async () => {
+    let clock = Date.parse('2026-12-03T10:00:00Z');
+    const wd = uniq('wd');
+    const cache = { dir: uniq('cache') };
+    const file = uniq('fleet') + '.json';
+    writeFleetFile(file, docs);
+    const ro = (extra: Partial<RolloutOptions> = {}): RolloutOptions => ({
+      settings: { ...DEFAULT_ROLLOUT, bakeSeconds: 60, timeoutSeconds: 600 },
+      version: '1.0.0',
+      health: cluster.health,
+      now: () => new Date(clock),
+      ...extra,
+    });
+    const kept = (image: string, extra: Partial<RolloutOptions> = {}) => publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache, rollout: ro(extra) });
+    // What Git holds is what a fresh runner without a cache renders at this moment: its dry run finds nothing to change.
+    const expectUncachedAgrees = async (image: string) => {
+      const r = await publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: uniq('wd'), cache: { off: true }, rollout: ro(), dryRun: true });
+      expect(r.diff.entries.map((e) => e.path)).toEqual([]);
+    };
+    const renders = jest.spyOn(BotRenderer.prototype, 'render');
+    const rendered = () => new Set(renders.mock.calls.map(([spec]) => spec.id));
+    try {
+      await kept('rt:1');
+      await kept('rt:1');
+      renders.mockClear();
+      await kept('rt:1');
+      expect(rendered().size).toBe(0); // nothing changed, every file settled: nothing rendered
+
+      const started = await kept('rt:2');
+      let previous = new Set(started.rollout!.waveIds);
+      expect(previous.size).toBeGreaterThan(0);
+      expect(rendered()).toEqual(previous);
+      await expectUncachedAgrees('rt:2');
+
+      const waves: number[] = [];
+      for (let step = 0; step < 12 && waves.length < 2; step++) {
+        clock += 1000;
+        await kept('rt:2'); // healthy: the bake starts
+        clock += 61_000;
+        renders.mockClear();
+        const r = await kept('rt:2');
+        if (r.rollout?.action?.type !== 'commit-wave') continue;
+        const moved = new Set(r.rollout.waveIds);
+        const ids = rendered();
+        for (const id of moved) expect(ids.has(id)).toBe(true);
+        // Besides the moved bots, at most the files of the step before, whose stamps were too fresh to vouch for.
+        for (const id of ids) expect(moved.has(id) || previous.has(id)).toBe(true);
+        waves.push(moved.size);
+        previous = moved;
+        await expectUncachedAgrees('rt:2');
+      }
+      expect(waves.length).toBe(2);
+
+      renders.mockClear();
+      const aborted = await kept('rt:2', { command: 'abort' });
+      expect(aborted.exitCode).toBe(0);
+      expect(stateIn(repo).status).toBe('aborted');
+      // Every bot that was on the new generation renders again, on the old one.
+      const onNew = stateIn(repo).history.reduce((n, h) => n + h.bots, 0);
+      expect(rendered().size).toBeGreaterThanOrEqual(onNew);
+      const tree = await readTreeFromGit(repo, 'main', 'dist');
+      const imgs = [...tree].filter(([p]) => p.startsWith('bots/') && p.endsWith('.yaml')).map(([, t]) => /image: (\S+)/.exec(t)![1]);
+      expect(new Set(imgs)).toEqual(new Set(['rt:1']));
+      await expectUncachedAgrees('rt:2');
+    } finally {
+      renders.mockRestore();
+    }
   });
 });
 

@@ -2,10 +2,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as YAML from 'yaml';
+import type * as YAMLModule from 'yaml';
 import type { z } from 'zod/v4';
 import { ConfigError } from './errors';
-import { ConfigFile, PROTECTED_POD_KEYS, configFileSchema } from './schema';
+import type { ConfigFile } from './schema';
+
+// Loaded when a config file is read: a run without one (most publishes) does not pay for zod or yaml.
+const schemaModule = () => require('./schema') as typeof import('./schema');
+const yamlModule = () => require('yaml') as typeof YAMLModule;
 
 /** File names looked for in the working directory, in this order. */
 export const CONFIG_FILE_NAMES = ['fleetsynth.config.yaml', 'fleetsynth.config.yml', 'fleetsynth.config.json', 'fleetsynth.config.mjs'] as const;
@@ -68,7 +72,7 @@ async function readRaw(file: string): Promise<unknown> {
       throw new ConfigError(file, [`not valid JSON: ${(e as Error).message}`]);
     }
   }
-  const doc = YAML.parseDocument(text, { uniqueKeys: true });
+  const doc = yamlModule().parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]}`));
   return doc.toJS();
 }
@@ -87,7 +91,7 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
 
 /** Validates a config object; a ConfigError names every key path at fault. */
 export function validateConfig(file: string, raw: unknown): ConfigFile {
-  const r = configFileSchema.safeParse(raw, { reportInput: true });
+  const r = schemaModule().configFileSchema.safeParse(raw, { reportInput: true });
   if (r.success) return r.data;
   const problems: string[] = [];
   for (const issue of r.error.issues) problems.push(...describeIssue(issue));
@@ -107,6 +111,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     return issue.keys.map((k) => {
       const at = keyPath([...issue.path, k]);
       const parent = issue.path[issue.path.length - 1];
+      const { PROTECTED_POD_KEYS } = schemaModule();
       if (parent === 'pod' && k in PROTECTED_POD_KEYS) return `${at}: is protected: ${PROTECTED_POD_KEYS[k]}`;
       if (k === 'selector' || k === 'containers') return `${at}: is protected: ${PROTECTED_POD_KEYS[k]}`;
       const near = closest(k, known);
@@ -129,7 +134,7 @@ function describeType(v: unknown): string {
 
 /** Keys the schema knows at a path (through optionals, arrays, records, unions). */
 function knownKeysAt(p: ReadonlyArray<PropertyKey>): string[] {
-  let nodes: unknown[] = [configFileSchema];
+  let nodes: unknown[] = [schemaModule().configFileSchema];
   for (const seg of p) nodes = nodes.flatMap((n) => childrenOf(n, seg));
   const keys = new Set<string>();
   for (const n of nodes.flatMap(unwrap)) {

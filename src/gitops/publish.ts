@@ -2,8 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FleetsynthError, assertNoProblems } from '../errors';
-import type { FleetDocuments } from '../model/document';
-import { Fleet, allBotIds, buildFleet, mayRemove } from '../model/fleet';
+import type { Collection, FleetDocuments } from '../model/document';
+import { Fleet, FleetReuse, KnownBot, allBotIds, buildFleet, mayRemove } from '../model/fleet';
 import { modelOptions } from '../config/model-options';
 import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
@@ -12,10 +12,9 @@ import { SynthResult, changedPaths, synthesizeFleet } from '../synth/synth';
 import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
 import { diffWritten } from './diff-written';
 import { RolloutOptions, RolloutPlan, planRollout, planRolloutFrom, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
-import { generationOf, renderInputs } from './rollout/generation';
 import { ROLLOUT_FILE } from './rollout/state';
 import { CACHE_MIN_BATCH } from '../synth/batch';
-import { CacheOptions, OutputCache } from '../synth/cache';
+import { CacheOptions, OutputCache, settingsId } from '../synth/cache';
 import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
@@ -174,8 +173,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
   let lastPlan: RolloutPlan | undefined;
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
-    const prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
-    const { fleet, plan, cache } = prepared;
+    const prepared: Prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
+    const { fleet, plan, cache, reuse } = prepared;
     const bots = allBotIds(fleet).size;
     opts.onProgress?.({ phase: 'render', bots });
     // Rendered n of N (a group of a rollout counts its own bots).
@@ -191,7 +190,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     let synth: SynthResult;
     try {
       synth = plan
-        ? await synthesizeGroups(fleet, keyedGroups(docs, opts.settings.configHashKey, plan.groups), { outDir, write, collect: !write, workers: opts.workers, outputCache: cache, onProgress })
+        ? await synthesizeGroups(fleet, keyedGroups(docs, opts.settings.configHashKey, plan.groups, reuse), { outDir, write, collect: !write, workers: opts.workers, outputCache: cache, onProgress })
         : await synthesizeFleet(fleet, { outDir, settings: opts.settings, write, collect: !write, workers: opts.workers, onlyIds: opts.onlyIds, outputCache: cache, onProgress });
     } finally {
       cache?.save();
@@ -282,33 +281,55 @@ function plannedRemovals(fleet: Fleet, listing: readonly ExistingBotFile[], outD
   return out.sort();
 }
 
+/** What a render starts from: the fleet, the rollout plan, the output cache and what it vouches for per settings. */
+interface Prepared {
+  readonly fleet: Fleet;
+  readonly plan?: RolloutPlan;
+  readonly cache?: OutputCache;
+  readonly reuse?: (settings: RenderSettings) => FleetReuse;
+}
+
 /**
  * The fleet and the rollout plan of a writing render. Documents the output cache vouches for skip
- * validation and rendering (the render settings must be the ones the cache was written with: one
- * generation, no rollout under way, no customization hook); otherwise every document is validated.
+ * validation and rendering: a bot's file must have been written from the same document with the
+ * settings of the generation this run renders it with (a rollout renders two). Without a cache
+ * (off, a customization hook, a partial render, a small fleet) every document is validated.
  */
-async function prepareRender(docs: FleetDocuments, outDir: string, opts: PublishOptions): Promise<{ fleet: Fleet; plan?: RolloutPlan; cache?: OutputCache }> {
-  const plain = async () => {
-    const fleet = buildFleet(docs, modelOptions(opts.settings));
-    const plan = opts.rollout && !opts.onlyIds ? await planRollout(outDir, fleet, opts.settings, opts.rollout) : undefined;
-    return { fleet, plan };
-  };
+async function prepareRender(docs: FleetDocuments, outDir: string, opts: PublishOptions): Promise<Prepared> {
+  const wantPlan = opts.rollout && !opts.onlyIds;
   const total = docs.bots.length + docs.bot_schedules.length;
-  if (opts.onlyIds || opts.settings.customize || opts.cache?.off || total < CACHE_MIN_BATCH) return plain();
-  let renderSettings: RenderSettings = opts.settings;
-  const prior = opts.rollout ? readRolloutState(outDir) : undefined;
-  if (opts.rollout) {
-    const generation = generationOf(renderInputs(opts.settings), opts.rollout.version);
-    // A running rollout renders two generations and reads health from every bot: no shortcuts.
-    if (prior && !(prior.status === 'done' && prior.to.generation === generation)) return plain();
-    renderSettings = { ...opts.settings, generation };
+  const cache = opts.onlyIds || opts.settings.customize || total < CACHE_MIN_BATCH ? undefined : OutputCache.open(outDir, opts.cache);
+  if (!cache) {
+    const fleet = buildFleet(docs, modelOptions(opts.settings));
+    return { fleet, plan: wantPlan ? await planRollout(outDir, fleet, opts.settings, opts.rollout!) : undefined };
   }
-  const cache = OutputCache.open(outDir, renderSettings, opts.cache);
-  if (!cache) return plain();
-  const fleet = buildFleet(docs, { ...modelOptions(opts.settings), reuse: { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(outDir, key) } });
-  const plan = opts.rollout ? await planRolloutFrom(prior, fleet, opts.settings, opts.rollout) : undefined;
-  if (plan && (plan.groups.length !== 1 || plan.groups[0].settings.generation !== renderSettings.generation)) return plain();
-  return { fleet, plan, cache };
+  // Which generation renders a bot is known only once every document is read: first take every
+  // file the cache vouches for under any settings, plan, then keep those rendered with the
+  // settings of their bot's group (a second pass validates the others; hashes are remembered).
+  const keys = new WeakMap<object, string>();
+  const docKey = (raw: unknown, collection: Collection) => {
+    if (typeof raw !== 'object' || raw === null) return cache.docKey(raw, collection);
+    let k = keys.get(raw);
+    if (k === undefined) keys.set(raw, (k = cache.docKey(raw, collection)));
+    return k;
+  };
+  const seen = new Map<string, KnownBot | undefined>();
+  const anyKnown = (key: string) => {
+    if (!seen.has(key)) seen.set(key, cache.known(outDir, key, 'any'));
+    return seen.get(key);
+  };
+  const model = modelOptions(opts.settings);
+  const first = buildFleet(docs, { ...model, reuse: { key: docKey, known: anyKnown } });
+  const plan = wantPlan ? await planRolloutFrom(readRolloutState(outDir), first, opts.settings, opts.rollout!) : undefined;
+  const groups = plan?.groups ?? [{ settings: opts.settings, ids: allBotIds(first) }];
+  const groupOf = new Map<string, string>();
+  for (const g of groups) for (const id of g.ids) groupOf.set(id, settingsId(g.settings));
+  const fits = (k: KnownBot) => k.renderedWith !== undefined && k.renderedWith === groupOf.get(k.id);
+  // A group validated under another config-hash key (keyedGroups) takes the files written with its settings.
+  const reuse = (settings: RenderSettings): FleetReuse => ({ key: docKey, known: (key) => { const k = anyKnown(key); return k && k.renderedWith === settingsId(settings) ? k : undefined; } });
+  if (first.known.every(fits)) return { fleet: first, plan, cache, reuse };
+  const fleet = buildFleet(docs, { ...model, reuse: { key: docKey, known: (key) => { const k = anyKnown(key); return k && fits(k) ? k : undefined; } } });
+  return { fleet, plan, cache, reuse };
 }
 
 function massDeleteError(wouldRemove: readonly string[], existing: number): PublishRefusedError {

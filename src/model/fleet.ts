@@ -41,6 +41,8 @@ export interface KnownBot {
   readonly objects: number;
   /** The document's warnings when it was validated. */
   readonly warnings: readonly string[];
+  /** Id of the render settings its file was written with (see settingsId in synth/cache.ts). */
+  readonly renderedWith?: string;
 }
 
 /**

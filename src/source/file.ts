@@ -16,12 +16,16 @@ export class SourceError extends FleetsynthError {
 /** Parses a fleet file's text: `{ bots: [...], bot_schedules: [...] }` as YAML or JSON. */
 export function parseFleetText(text: string, origin: string): FleetDocuments {
   let data: unknown;
+  // JSON has no aliases: only what js-yaml parsed is checked for alias expansion below.
+  let yaml = false;
   try {
     // JSON is YAML, but JSON.parse is much faster for large exported fleets.
-    data = /^\s*[{[]/.test(text) ? JSON.parse(text) : jsyaml.load(text, { filename: origin });
+    yaml = !/^\s*[{[]/.test(text);
+    data = yaml ? jsyaml.load(text, { filename: origin }) : JSON.parse(text);
   } catch (e) {
     if (/^\s*[{[]/.test(text)) {
       try {
+        yaml = true;
         data = jsyaml.load(text, { filename: origin });
       } catch {
         throw new SourceError(printable(`${origin}: not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`));
@@ -31,7 +35,7 @@ export function parseFleetText(text: string, origin: string): FleetDocuments {
     }
   }
   if (data === null || data === undefined) return { bots: [], bot_schedules: [] };
-  if (MAY_HOLD_ALIAS.test(text)) {
+  if (yaml && MAY_HOLD_ALIAS.test(text)) {
     // js-yaml shares one object per anchor, so a 1 KB file of nested aliases parses fast into
     // billions of values that every later step (hash, render) would walk: bound the expansion.
     const limit = maxExpandedValues(text);

@@ -61,7 +61,7 @@ export function wantsCache(task: BatchTask, count = task.specs.length): boolean 
  * caller's `shared` one, which the caller saves, or one opened and saved here).
  */
 export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settings), shared?: OutputCache): BatchItem[] {
-  const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.settings, task.cacheOptions) : undefined);
+  const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.cacheOptions) : undefined);
   if (!cache) return renderBatch(task, renderer);
   const { items, misses, keys, paths } = lookupCached(task, cache);
   const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);
@@ -87,7 +87,7 @@ export function lookupCached(
   const paths: string[] = new Array(task.specs.length);
   task.specs.forEach((spec, i) => {
     const relPath = (paths[i] = botFilePath(spec.id, spec.fileName, task.settings.shards));
-    const key = (keys[i] = cache.keyOf(spec));
+    const key = (keys[i] = cache.keyOf(spec, task.settings));
     const objects = existing.has(relPath) ? cache.lookup(task.outDir!, relPath, key) : undefined;
     let text: string | undefined;
     if (objects !== undefined && task.collect) {

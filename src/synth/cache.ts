@@ -8,6 +8,7 @@ import type { KnownBot } from '../model/fleet';
 import { objectNameOf } from '../model/names';
 import { BOT_FILE_PATTERN } from './shard';
 import type { RenderSettings } from '../settings';
+import { renderInputs } from '../gitops/rollout/generation';
 import { FileStamp, settled } from './writer';
 
 /**
@@ -19,6 +20,9 @@ import { FileStamp, settled } from './writer';
  * The input hash covers the whole validated bot (every field, secret values included), every
  * render setting, and a hash of the renderer's code (all of fleetsynth's compiled sources, the
  * versions of cdk8s, cdk8s-plus-28, constructs and yaml, the Node version, CDK8S_DISABLE_SORT).
+ * The settings are part of each entry's key (a short hash of their JSON before the document's
+ * hash), not of the whole file: a rollout renders two generations' settings into one tree, and
+ * each bot's entry vouches for its file under the settings it was rendered with.
  * Anything else — no entry, another input, a touched file, an unreadable or foreign cache — is a
  * miss: the bot is rendered and compared byte for byte, as without a cache.
  *
@@ -51,7 +55,10 @@ export function cacheOptionsFromEnv(env: Readonly<Record<string, string | undefi
   };
 }
 
-const FORMAT = 3;
+const FORMAT = 4;
+/** Entries of the live service's files: their paths, and the document part of their key. */
+const PLATFORM_PREFIX = 'platform/';
+const PLATFORM_KEY = 'platform';
 /** Entries not seen for this many saved runs are dropped (bots that left the fleet). */
 const MAX_AGE = 20;
 /** A seen entry's mark is refreshed once it is this many saved runs old. */
@@ -60,14 +67,13 @@ const REFRESH_AGE = MAX_AGE / 2;
 const MAX_CACHE_FILES = 100;
 const MAX_CACHE_FILE_AGE_MS = 14 * 24 * 3600 * 1000;
 
-/** [input hash, size, mtimeMs, ino, objects, generation last seen, warnings of the document] */
+/** [`<settings id>:<input hash>`, size, mtimeMs, ino, objects, generation last seen, warnings of the document] */
 type Entry = [string, number, number, number, number, number, string[]?];
 
 interface CacheFile {
   format: number;
   outDir: string;
   code: string;
-  settings: string;
   generation: number;
   entries: Record<string, Entry>;
 }
@@ -77,8 +83,8 @@ export class OutputCache {
   private readonly entries: Map<string, Entry>;
   private readonly generation: number;
   private dirty = false;
-  /** Input hash → file, built on first use. */
-  private byKey?: Map<string, string>;
+  /** Document hash (without the settings id) → file, built on first use. */
+  private byDoc?: Map<string, string>;
 
   private constructor(
     private readonly file: string,
@@ -90,7 +96,7 @@ export class OutputCache {
   }
 
   /** The cache of an output directory, or undefined when caching is off or impossible. */
-  static open(outDir: string, settings: RenderSettings, opts: CacheOptions = {}): OutputCache | undefined {
+  static open(outDir: string, opts: CacheOptions = {}): OutputCache | undefined {
     if (opts.off) return undefined;
     const dir = cacheDir(opts);
     if (dir === undefined) return undefined;
@@ -101,12 +107,12 @@ export class OutputCache {
       // Not created yet: the resolved path names it.
     }
     const file = path.join(dir, `${sha256(abs).slice(0, 32)}.json`);
-    const header = { format: FORMAT, outDir: abs, code: codeHash(), settings: sha256(JSON.stringify(settings)) };
+    const header = { format: FORMAT, outDir: abs, code: codeHash() };
     let previous: CacheFile | undefined;
     try {
       const data = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
       const valid =
-        data.format === header.format && data.outDir === header.outDir && data.code === header.code && data.settings === header.settings &&
+        data.format === header.format && data.outDir === header.outDir && data.code === header.code &&
         typeof data.entries === 'object' && data.entries !== null && Number.isInteger(data.generation);
       if (valid) previous = data;
     } catch {
@@ -115,9 +121,9 @@ export class OutputCache {
     return new OutputCache(file, header, previous);
   }
 
-  /** The input hash of a bot (with the settings and code in the cache header). */
-  keyOf(spec: BotSpec): string {
-    return spec.sourceHash ?? sha256(JSON.stringify(spec));
+  /** The input key of a bot rendered with `settings` (the code is in the cache header). */
+  keyOf(spec: BotSpec, settings: RenderSettings): string {
+    return `${settingsId(settings)}:${spec.sourceHash ?? sha256(JSON.stringify(spec))}`;
   }
 
   /**
@@ -131,23 +137,29 @@ export class OutputCache {
   }
 
   /**
-   * What the cache knows of the document with this key: its file, when that file still is
-   * exactly what was written for the same document (so it needs neither validation nor rendering).
+   * What the cache knows of the document with this key (docKey): its file, when that file still is
+   * exactly what was written for the same document (so it needs neither validation nor rendering)
+   * with `settings` — or, when `settings` is `any`, with whichever settings (`renderedWith` says
+   * which: a rollout decides per bot after reading every document).
    */
-  known(outDir: string, key: string): KnownBot | undefined {
-    if (this.byKey === undefined) {
-      this.byKey = new Map();
-      for (const [relPath, e] of this.entries) this.byKey.set(e[0], relPath);
+  known(outDir: string, key: string, settings: RenderSettings | 'any'): KnownBot | undefined {
+    if (this.byDoc === undefined) {
+      this.byDoc = new Map();
+      for (const [relPath, e] of this.entries) this.byDoc.set(docPart(e[0]), relPath);
     }
-    const relPath = this.byKey.get(key);
+    const relPath = this.byDoc.get(key);
     if (relPath === undefined) return undefined;
-    const objects = this.lookup(outDir, relPath, key);
+    const stored = this.entries.get(relPath)?.[0];
+    if (stored === undefined || docPart(stored) !== key) return undefined;
+    const renderedWith = stored.slice(0, stored.length - key.length - 1);
+    if (settings !== 'any' && renderedWith !== settingsId(settings)) return undefined;
+    const objects = this.lookup(outDir, relPath, stored);
     if (objects === undefined) return undefined;
     const m = BOT_FILE_PATTERN.exec(path.posix.basename(relPath));
     if (!m) return undefined;
     const id = m[2];
     const kind = m[1] === 'bot' ? 'realtime' : 'scheduled';
-    return { id, kind, objectName: objectNameOf(kind, id), relPath, objects, warnings: this.entries.get(relPath)![6] ?? [] };
+    return { id, kind, objectName: objectNameOf(kind, id), relPath, objects, warnings: this.entries.get(relPath)![6] ?? [], renderedWith };
   }
 
   /**
@@ -173,7 +185,33 @@ export class OutputCache {
     const e: Entry = [key, stamp.size, stamp.mtimeMs, stamp.ino, objects, this.generation];
     if (warnings.length > 0) e.push([...warnings]);
     this.entries.set(relPath, e);
-    this.byKey?.set(key, relPath);
+    this.byDoc?.set(docPart(key), relPath);
+    this.dirty = true;
+  }
+
+  /**
+   * The live service's files (`platform/`), when every one was written with these settings and is
+   * untouched: their count and objects (they need not be rendered, so cdk8s need not load).
+   */
+  platform(outDir: string, settings: RenderSettings): { files: number; objects: number } | undefined {
+    const key = `${settingsId(settings)}:${PLATFORM_KEY}`;
+    let files = 0;
+    let objects = 0;
+    for (const relPath of this.entries.keys()) {
+      if (!relPath.startsWith(PLATFORM_PREFIX)) continue;
+      const n = this.lookup(outDir, relPath, key);
+      if (n === undefined) return undefined;
+      files++;
+      objects += n;
+    }
+    return files > 0 ? { files, objects } : undefined;
+  }
+
+  /** Remembers the live service's files just written or verified with these settings (and only those). */
+  recordPlatform(settings: RenderSettings, files: ReadonlyArray<{ relPath: string; stamp: FileStamp; objects: number }>): void {
+    for (const relPath of [...this.entries.keys()]) if (relPath.startsWith(PLATFORM_PREFIX)) this.entries.delete(relPath);
+    const key = `${settingsId(settings)}:${PLATFORM_KEY}`;
+    for (const f of files) this.entries.set(f.relPath, [key, f.stamp.size, f.stamp.mtimeMs, f.stamp.ino, f.objects, this.generation]);
     this.dirty = true;
   }
 
@@ -230,6 +268,24 @@ const hashHex: (s: string) => string =
 
 function sha256(s: string): string {
   return hashHex(s);
+}
+
+const settingsIds = new WeakMap<RenderSettings, string>();
+
+/**
+ * A short id of what a settings object renders (the prefix of every entry key made with it): its
+ * render inputs, keys sorted, and its generation. Two objects that render alike share it: the old
+ * generation's settings rebuilt from `rollout.json` and the settings it was first rendered with.
+ */
+export function settingsId(settings: RenderSettings): string {
+  let id = settingsIds.get(settings);
+  if (id === undefined) settingsIds.set(settings, (id = sha256(`${settings.generation ?? ''}\0${JSON.stringify(renderInputs(settings))}`).slice(0, 16)));
+  return id;
+}
+
+/** The document part of an entry key (`<settings id>:<document hash>`). */
+function docPart(key: string): string {
+  return key.slice(key.indexOf(':') + 1);
 }
 
 /** Cache directories found, by the options that chose them (null: none writable). */

@@ -3,7 +3,7 @@
 // one synthesizeFleet over its ids; the first renders the live service and the shard markers.
 import { modelOptions } from '../config/model-options';
 import type { FleetDocuments } from '../model/document';
-import { Fleet, buildFleet } from '../model/fleet';
+import { Fleet, FleetReuse, buildFleet } from '../model/fleet';
 import type { RenderSettings } from '../settings';
 import { SynthOptions, SynthResult, synthesizeFleet } from './synth';
 import { listBotFiles } from './writer';
@@ -21,8 +21,16 @@ export interface SynthGroup {
  * rendered with another key (bots a key rotation has not reached yet) gets a fleet of its own,
  * validated under its key, so its hashes, and so its pods, stay as they were.
  */
-export function keyedGroups(docs: FleetDocuments, fleetKey: string | undefined, groups: readonly SynthGroup[]): SynthGroup[] {
-  return groups.map((g) => (g.settings.configHashKey === fleetKey || g.ids.size === 0 || g.fleet ? g : { ...g, fleet: buildFleet(docs, modelOptions(g.settings)) }));
+export function keyedGroups(
+  docs: FleetDocuments,
+  fleetKey: string | undefined,
+  groups: readonly SynthGroup[],
+  /** Documents whose files are already what this group's settings render (the output cache). */
+  reuse?: (settings: RenderSettings) => FleetReuse,
+): SynthGroup[] {
+  return groups.map((g) =>
+    g.settings.configHashKey === fleetKey || g.ids.size === 0 || g.fleet ? g : { ...g, fleet: buildFleet(docs, { ...modelOptions(g.settings), ...(reuse ? { reuse: reuse(g.settings) } : {}) }) },
+  );
 }
 
 /**

@@ -50,7 +50,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
   const total = tasks.reduce((n, t) => n + t.specs.length, 0);
   // One cache for the run, when every task writes to the same tree with the same settings.
   const same = first !== undefined && tasks.every((t) => t.outDir === first.outDir && t.settings === first.settings);
-  const cache = shared ?? (same && wantsCache(first, total) ? OutputCache.open(first.outDir!, first.settings, first.cacheOptions) : undefined);
+  const cache = shared ?? (same && wantsCache(first, total) ? OutputCache.open(first.outDir!, first.cacheOptions) : undefined);
 
   // What the cache does not vouch for, cut into chunks.
   const chunks: Chunk[] = [];

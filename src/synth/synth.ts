@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { renderPlatform } from '../constructs/platform';
 import { FleetsynthError } from '../errors';
 import type { BotSpec } from '../model/bot';
 import type { FleetDocuments } from '../model/document';
@@ -12,7 +11,7 @@ import { CacheOptions, OutputCache } from './cache';
 import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
 import { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
-import { assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged } from './writer';
+import { FileStamp, assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged, writeStamped } from './writer';
 
 /**
  * Every shard directory holds this file, so a shard whose last bot is removed still exists in Git:
@@ -111,10 +110,10 @@ export async function synthesize(docs: FleetDocuments, opts: SynthOptions): Prom
   // is neither validated nor rendered (see cache.ts).
   const reuse =
     (opts.reuseValidated ?? true) && (opts.write ?? true) && !opts.collect && !opts.onlyIds && !opts.outputCache && !opts.settings.customize && total >= CACHE_MIN_BATCH;
-  const cache = reuse ? OutputCache.open(opts.outDir, opts.settings, opts.cache) : undefined;
+  const cache = reuse ? OutputCache.open(opts.outDir, opts.cache) : undefined;
   const fleet = buildFleet(docs, {
     ...modelOptions(opts.settings),
-    reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key) },
+    reuse: cache && { key: (raw, collection) => cache.docKey(raw, collection), known: (key) => cache.known(opts.outDir, key, opts.settings) },
   });
   if (!cache) return synthesizeFleet(fleet, opts);
   try {
@@ -192,13 +191,27 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const full = !only || opts.platform === true;
   const markers = write && full ? writeShardMarkers(opts.outDir, opts.settings.shards) : [];
   if (full && (opts.platform ?? true)) {
-    for (const f of renderPlatform(opts.settings)) {
-      objects += (f.text.match(/^---$/gm)?.length ?? 0) + 1;
-      if (files) files.set(f.relPath, f.text);
-      if (!write) continue;
-      const abs = path.join(opts.outDir, f.relPath);
-      if (writeIfChanged(abs, f.text, fs.existsSync(abs)) === 'written') written.push(f.relPath);
-      else unchanged++;
+    // The output cache vouches for the live service's files as for the bots' (then cdk8s is not even loaded).
+    const cache = write && !files ? opts.outputCache : undefined;
+    const known = cache?.platform(opts.outDir, opts.settings);
+    if (known) {
+      objects += known.objects;
+      unchanged += known.files;
+    } else {
+      const stamps: Array<{ relPath: string; stamp: FileStamp; objects: number }> = [];
+      const { renderPlatform } = require('../constructs/platform') as typeof import('../constructs/platform');
+      for (const f of renderPlatform(opts.settings)) {
+        const n = (f.text.match(/^---$/gm)?.length ?? 0) + 1;
+        objects += n;
+        if (files) files.set(f.relPath, f.text);
+        if (!write) continue;
+        const abs = path.join(opts.outDir, f.relPath);
+        const r = writeStamped(abs, f.text, fs.existsSync(abs), cache !== undefined);
+        if (r.status === 'written') written.push(f.relPath);
+        else unchanged++;
+        if (r.stamp) stamps.push({ relPath: f.relPath, stamp: r.stamp, objects: n });
+      }
+      cache?.recordPlatform(opts.settings, stamps);
     }
   }
 

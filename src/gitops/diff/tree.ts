@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FLEETSYNTH_LABEL } from '../../constructs/pod';
+import { FLEETSYNTH_LABEL } from '../../model/labels';
 import { BOTS_DIR, BOT_FILE_PATTERN } from '../../synth/shard';
 import { listBotFiles } from '../../synth/writer';
 import { GitError, gitEnv, redactUrl, runGit } from '../workspace';

@@ -226,7 +226,8 @@ async function checkHealth(
   now: Date,
 ): Promise<{ state: RolloutState; action: RolloutAction; notes: string[] }> {
   const wave = state.current;
-  const targets: RolloutTarget[] = fleet.specs
+  // Bots the output cache vouched for (fleet.known) are in the wave as much as validated ones.
+  const targets: RolloutTarget[] = [...fleet.specs, ...fleet.known]
     .filter((s) => waveOfBot(state, s.id) === wave)
     .map((s) => ({ id: s.id, kind: s.kind, name: s.objectName, markerKey: GENERATION_ANNOTATION, markerValue: state.to.generation }));
   if (!health) {

@@ -1,7 +1,7 @@
 // The query API on :9477, compatible with the0's query server (SPEC §4): POST /query, GET /health.
 import * as http from 'node:http';
 import pino, { Logger } from 'pino';
-import { QUERY_PORT } from '../../constructs/pod';
+import { QUERY_PORT } from '../../model/labels';
 import { toBotSpec } from '../../model/bot';
 import { BOT_ID_PATTERN } from '../../model/names';
 import { modelOptions } from '../../config/model-options';
