@@ -8,8 +8,17 @@ export const BOTS_DIR = 'bots';
  * removing other bots never moves a file. Argo CD makes one Application per shard directory.
  */
 export function shardOf(id: string, shards: number): string {
-  return shardName(createHash('sha1').update(id).digest().readUInt32BE(0) % shards, shards);
+  let h = hashes.get(id);
+  if (h === undefined) {
+    h = createHash('sha1').update(id).digest().readUInt32BE(0);
+    // Every file path is asked for more than once per run (cache, render, removals): hash each id once.
+    if (hashes.size >= 200_000) hashes.clear();
+    hashes.set(id, h);
+  }
+  return shardName(h % shards, shards);
 }
+
+const hashes = new Map<string, number>();
 
 /** Directory name of shard `index` of `shards`: `shard-07` (wider when there are over 100). */
 export function shardName(index: number, shards: number): string {

@@ -16,8 +16,18 @@ const BUCKETS = 10_000;
  * shard (sha1 of the bare id) and to the id's spelling.
  */
 export function rolloutBucket(id: string): number {
-  return createHash('sha256').update('fleetsynth-rollout\0').update(id).digest().readUInt32BE(0) % BUCKETS;
+  let b = buckets.get(id);
+  if (b === undefined) {
+    b = createHash('sha256').update('fleetsynth-rollout\0').update(id).digest().readUInt32BE(0) % BUCKETS;
+    // A step asks for every bot's wave several times (plan, health targets, groups, preview): hash each id once.
+    if (buckets.size >= MAX_MEMO) buckets.clear();
+    buckets.set(id, b);
+  }
+  return b;
 }
+
+const MAX_MEMO = 200_000;
+const buckets = new Map<string, number>();
 
 /** Problems with a wave list (cumulative percentages, strictly increasing, ending at 100). */
 export function checkWaves(waves: readonly number[]): string[] {
