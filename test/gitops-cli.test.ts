@@ -103,7 +103,7 @@ test('publish, publish again, dry run, refusal', async () => {
   const args = ['--repo', repo, '--work-dir', wd, ...common];
   const first = await cli('publish', '--source', fleetFile(base), ...args);
   // Not a terminal: no progress, one line saying where the time went (issue 17).
-  expect(first.err).toMatch(/^fleetsynth: published in \d+\.\d s \(read [\d.]+ s, sync [\d.]+ s, render [\d.]+ s, compare [\d.]+ s, commit [\d.]+ s, push [\d.]+ s\); \d+ files written$/);
+  expect(first.err).toMatch(/^fleetsynth: published in \d+\.\d s \(read [\d.]+ s, sync [\d.]+ s, prepare [\d.]+ s, render [\d.]+ s, compare [\d.]+ s, commit [\d.]+ s, push [\d.]+ s\); \d+ files written$/);
   expect(first.code).toBe(0);
   expect(first.out).toMatch(/fleetsynth: pushed [0-9a-f]{40} to .*remote\.git@main:dist/);
   const tip = git(repo, 'rev-parse', 'main');

@@ -282,6 +282,6 @@ describe('bounded output', () => {
     expect(shown[shown.length - 1]).toBe('\r\x1b[2K');
     expect(shown.some((s) => s.startsWith('NOT A TERMINAL'))).toBe(false);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^fleetsynth: published in [\\d.]+ s \\(read [\\d.]+ s, sync [\\d.]+ s, render [\\d.]+ s, compare [\\d.]+ s, commit [\\d.]+ s, push [\\d.]+ s\\); ${files} files written$`));
+    expect(lines[0]).toMatch(new RegExp(`^fleetsynth: published in [\\d.]+ s \\(read [\\d.]+ s, sync [\\d.]+ s, prepare [\\d.]+ s, render [\\d.]+ s, compare [\\d.]+ s, commit [\\d.]+ s, push [\\d.]+ s\\); ${files} files written$`));
   });
 });

@@ -55,6 +55,7 @@ export class PublishMeter {
     if (!this.tty) return;
     const text =
       p.phase === 'sync' ? 'syncing with the remote' :
+      p.phase === 'prepare' ? 'reading the documents' :
       p.phase === 'render' ? `rendering ${p.bots} bots` :
       p.phase === 'compare' ? `comparing ${p.files} written file(s) with the commit` :
       p.phase === 'commit' ? 'staging and committing' : 'pushing';
@@ -69,7 +70,7 @@ export class PublishMeter {
       this.write('\r\x1b[2K');
       return;
     }
-    const parts = ['read', 'sync', 'render', 'compare', 'commit', 'push'].filter((k) => this.spent.has(k)).map((k) => `${k} ${secs(this.spent.get(k)!)}`);
+    const parts = ['read', 'sync', 'prepare', 'render', 'compare', 'commit', 'push'].filter((k) => this.spent.has(k)).map((k) => `${k} ${secs(this.spent.get(k)!)}`);
     this.err(`fleetsynth: ${what} in ${secs(now - this.start)}${parts.length ? ` (${parts.join(', ')})` : ''}${this.detail ? `; ${this.detail}` : ''}`);
   }
 }

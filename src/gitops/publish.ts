@@ -13,8 +13,7 @@ import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from '
 import { diffWritten } from './diff-written';
 import { RolloutOptions, RolloutPlan, planRollout, planRolloutFrom, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { ROLLOUT_FILE } from './rollout/state';
-import { CACHE_MIN_BATCH } from '../synth/batch';
-import { CacheOptions, OutputCache, settingsId } from '../synth/cache';
+import { CACHE_MIN_BATCH, CacheOptions, OutputCache, settingsId } from '../synth/cache';
 import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
@@ -72,9 +71,9 @@ export interface PublishOptions {
   readonly onProgress?: (p: PublishProgress) => void;
 }
 
-/** A step of a publish: render (of `bots`), compare (of `files` written), commit, push. */
+/** A step of a publish: sync, prepare (validate the documents the cache does not vouch for, plan the rollout), render (of `bots`), compare (of `files` written), commit, push. */
 export type PublishProgress =
-  | { readonly phase: 'sync' | 'commit' | 'push' }
+  | { readonly phase: 'sync' | 'prepare' | 'commit' | 'push' }
   | { readonly phase: 'render'; readonly bots: number; readonly done?: number }
   | { readonly phase: 'compare'; readonly files: number };
 
@@ -173,6 +172,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
   let lastPlan: RolloutPlan | undefined;
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
+    opts.onProgress?.({ phase: 'prepare' });
     const prepared: Prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
     const { fleet, plan, cache, reuse } = prepared;
     const bots = allBotIds(fleet).size;

@@ -2,13 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { RenderSettings } from '../settings';
-import { CacheOptions, OutputCache } from './cache';
+import { CACHE_MIN_BATCH, CacheOptions, OutputCache } from './cache';
 import { BotRenderer } from './render';
 import { botFilePath } from './shard';
 import { FileStamp, WriteStatus, writeStamped } from './writer';
 
-/** Batches smaller than this skip the output cache: loading it costs more than rendering them. */
-export const CACHE_MIN_BATCH = 64;
+export { CACHE_MIN_BATCH } from './cache';
 
 /** A slice of the fleet to render (and write) in one thread. */
 export interface BatchTask {

@@ -55,6 +55,9 @@ export function cacheOptionsFromEnv(env: Readonly<Record<string, string | undefi
   };
 }
 
+/** Batches smaller than this skip the output cache: loading it costs more than rendering them. */
+export const CACHE_MIN_BATCH = 64;
+
 const FORMAT = 4;
 /** Entries of the live service's files: their paths, and the document part of their key. */
 const PLATFORM_PREFIX = 'platform/';

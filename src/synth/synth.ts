@@ -6,10 +6,9 @@ import type { FleetDocuments } from '../model/document';
 import { buildFleet, Fleet, unownedProblem } from '../model/fleet';
 import { modelOptions } from '../config/model-options';
 import type { RenderSettings } from '../settings';
-import { BatchItem, BatchTask, CACHE_MIN_BATCH, runBatch } from './batch';
-import { CacheOptions, OutputCache } from './cache';
-import { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } from './pool';
-import { BotRenderer } from './render';
+import type { BatchItem, BatchTask } from './batch';
+import { CACHE_MIN_BATCH, CacheOptions, OutputCache } from './cache';
+import type { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
 import { FileStamp, assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged, writeStamped } from './writer';
 
@@ -245,6 +244,10 @@ function writeShardMarkers(outDir: string, shards: number): string[] {
 }
 
 async function renderSpecs(specs: readonly BotSpec[], existing: Set<string>, opts: SynthOptions, write: boolean): Promise<BatchItem[]> {
+  // The renderer (templates, the YAML writer, validation) loads only when a run renders something.
+  if (specs.length === 0) return [];
+  const { runBatch } = require('./batch') as typeof import('./batch');
+  const { WORKER_THRESHOLD, defaultWorkers, runOnWorkers } = require('./pool') as typeof import('./pool');
   const base = { settings: opts.settings, outDir: opts.outDir, write, collect: opts.collect ?? false, ...(opts.cache ? { cacheOptions: opts.cache } : {}) };
   const existingFor = (chunk: readonly BotSpec[]) =>
     chunk.map((s) => botFilePath(s.id, s.fileName, opts.settings.shards)).filter((p) => existing.has(p));
