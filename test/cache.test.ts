@@ -41,6 +41,25 @@ function enabledBot(docs: FleetDocuments, n = 0): Doc {
 describe('output cache: unchanged documents are neither validated nor rendered', () => {
   const docs = generateFleet(300, 11);
 
+  it('shape templates are kept: a changed bot of a known shape is filled in without cdk8s, byte for byte what a run without cache writes', async () => {
+    const { BotRenderer } = require('../src/synth/render') as typeof import('../src/synth/render');
+    const out = await settledTree(docs);
+    const changed = clone(docs);
+    const bot = enabledBot(changed);
+    bot.config.threshold = 123456;
+    const direct = jest.spyOn(BotRenderer.prototype, 'toJson');
+    try {
+      const r = await synthesize(changed, { outDir: out, settings, cache });
+      expect(r.written).toHaveLength(1);
+      expect(direct).not.toHaveBeenCalled();
+    } finally {
+      direct.mockRestore();
+    }
+    const plain = tmpDir();
+    await synthesize(clone(changed), { outDir: plain, settings, cache: { off: true } });
+    expect(readTree(out)).toEqual(readTree(plain));
+  });
+
   it("the live service's files are vouched for too: a no-op run does not render them; a touched one, or other settings, render them again", async () => {
     const platform = require('../src/constructs/platform') as typeof import('../src/constructs/platform');
     const spy = jest.spyOn(platform, 'renderPlatform');

@@ -63,11 +63,28 @@ export function runBatch(task: BatchTask, renderer = new BotRenderer(task.settin
   const cache = shared ?? (wantsCache(task) ? OutputCache.open(task.outDir!, task.cacheOptions) : undefined);
   if (!cache) return renderBatch(task, renderer);
   const { items, misses, keys, paths } = lookupCached(task, cache);
+  if (misses.length > 0) seedTemplates(cache, renderer);
   const rendered = renderBatch({ ...task, specs: misses.map((i) => task.specs[i]), stamps: true }, renderer);
+  keepTemplates(cache, renderer);
   misses.forEach((i, j) => (items[i] = rendered[j]));
   recordCached(cache, task.specs, paths, items as BatchItem[], keys);
   if (!shared) cache.save();
   return items as BatchItem[];
+}
+
+/** Gives a renderer the shape templates the output cache kept for its settings (no cdk8s for known shapes). */
+export function seedTemplates(cache: OutputCache, renderer: BotRenderer): void {
+  const kept = renderer.templates && cache.templates(renderer.settings);
+  if (kept) renderer.templates!.seed(kept);
+}
+
+/** Keeps a renderer's templates in the output cache when it built new ones. */
+export function keepTemplates(cache: OutputCache, renderer: BotRenderer): void {
+  const t = renderer.templates;
+  if (t && t.learned > 0) {
+    cache.recordTemplates(renderer.settings, t.entries());
+    t.learned = 0;
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import type { KnownBot } from '../model/fleet';
 import { objectNameOf } from '../model/names';
 import { BOT_FILE_PATTERN } from './shard';
 import type { RenderSettings } from '../settings';
+import type { ShapeTemplate } from './template';
 import { renderInputs } from '../gitops/rollout/generation';
 import { FileStamp, settled } from './writer';
 
@@ -79,11 +80,17 @@ interface CacheFile {
   code: string;
   generation: number;
   entries: Record<string, Entry>;
+  /** Shape templates per settings id (plain data, as render threads hand them over): a run that renders a few bots of known shapes needs no cdk8s. */
+  templates?: Record<string, TemplateEntries>;
 }
+
+/** A TemplateCache's entries (see template.ts). */
+export type TemplateEntries = ReadonlyArray<[string, ShapeTemplate | null]>;
 
 /** Per-output-directory render cache; see the module comment. */
 export class OutputCache {
   private readonly entries: Map<string, Entry>;
+  private readonly shapeTemplates: Map<string, TemplateEntries>;
   private readonly generation: number;
   private dirty = false;
   /** Document hash (without the settings id) → file, built on first use. */
@@ -95,6 +102,7 @@ export class OutputCache {
     previous: CacheFile | undefined,
   ) {
     this.entries = new Map(previous ? Object.entries(previous.entries) : []);
+    this.shapeTemplates = new Map(previous?.templates && typeof previous.templates === 'object' ? Object.entries(previous.templates) : []);
     this.generation = (previous?.generation ?? 0) + 1;
   }
 
@@ -218,6 +226,18 @@ export class OutputCache {
     this.dirty = true;
   }
 
+  /** The shape templates kept for these settings (built by an earlier run with the same code). */
+  templates(settings: RenderSettings): TemplateEntries | undefined {
+    const t = this.shapeTemplates.get(settingsId(settings));
+    return Array.isArray(t) ? t : undefined;
+  }
+
+  /** Keeps the shape templates of these settings for later runs. */
+  recordTemplates(settings: RenderSettings, entries: TemplateEntries): void {
+    this.shapeTemplates.set(settingsId(settings), entries);
+    this.dirty = true;
+  }
+
   /** Forgets a file (its bot failed, leaked or was not written). */
   forget(relPath: string): void {
     if (this.entries.delete(relPath)) this.dirty = true;
@@ -231,7 +251,12 @@ export class OutputCache {
     for (const [relPath, e] of this.entries) {
       if (this.generation - e[5] < MAX_AGE && settled(e[2], now)) entries[relPath] = e;
     }
-    const data: CacheFile = { ...this.header, generation: this.generation, entries };
+    // Templates only of settings some kept file was rendered with.
+    const used = new Set<string>();
+    for (const e of Object.values(entries)) used.add(e[0].slice(0, e[0].indexOf(':')));
+    const templates: Record<string, TemplateEntries> = {};
+    for (const [sid, t] of this.shapeTemplates) if (used.has(sid)) templates[sid] = t;
+    const data: CacheFile = { ...this.header, generation: this.generation, entries, templates };
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       fs.writeFileSync(tmp, JSON.stringify(data));

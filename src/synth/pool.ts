@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { BatchItem, BatchTask, lookupCached, recordCached, renderBatch, wantsCache } from './batch';
+import { BatchItem, BatchTask, keepTemplates, lookupCached, recordCached, renderBatch, seedTemplates, wantsCache } from './batch';
 import { OutputCache } from './cache';
 import { BotRenderer } from './render';
 import type { SeedMessage } from './worker';
@@ -86,7 +86,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
   // Progress: the bots the cache vouched for are done at once, the others a chunk at a time.
   let done = total - pending;
   onProgress?.(done, total);
-  await runChunks(chunks, threads - 1, onProgress && ((n) => onProgress((done += n), total)));
+  await runChunks(chunks, threads - 1, onProgress && ((n) => onProgress((done += n), total)), cache);
 
   for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
   if (cache) {
@@ -97,7 +97,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
 }
 
 /** Renders the chunks on this thread and `workerCount` worker threads, sharing one queue. */
-async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: number) => void): Promise<void> {
+async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: number) => void, cache?: OutputCache): Promise<void> {
   if (chunks.length === 0) return;
   let next = 0;
   const take = () => (next < chunks.length ? chunks[next++] : undefined);
@@ -106,6 +106,8 @@ async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: 
   // renders a few bots per shape) and hands them over: the workers then only fill templates and
   // never load cdk8s.
   let renderer = new BotRenderer(chunks[0].batch.settings);
+  const first = renderer;
+  if (cache) seedTemplates(cache, renderer);
   if (pool.length > 0 && renderer.templates) {
     const settings = renderer.settings;
     renderer.templates.prepare(chunks.flatMap((c) => (c.batch.settings === settings ? c.batch.specs : [])));
@@ -156,6 +158,7 @@ async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: 
       if (pool.length > 0) await new Promise((r) => setImmediate(r));
     }
     await Promise.all(workersDone);
+    if (cache) keepTemplates(cache, first);
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }

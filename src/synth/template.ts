@@ -169,6 +169,8 @@ export class TemplateCache {
   /** Bots rendered from a template, and directly. */
   filled = 0;
   direct = 0;
+  /** Shapes this cache built itself (not seeded). */
+  learned = 0;
 
   constructor(
     private readonly render: (spec: BotSpec) => unknown[],
@@ -222,6 +224,7 @@ export class TemplateCache {
     const own = this.render(spec);
     const text = stringifyDocuments(own);
     this.byShape.set(shape.key, this.build(spec, shape, text, own.length));
+    this.learned++;
     return { text, objects: own.length, problems: this.validate ? objectProblems(own) : [] };
   }
 
