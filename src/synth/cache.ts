@@ -180,7 +180,7 @@ export class OutputCache {
   lookup(outDir: string, relPath: string, key: string): number | undefined {
     const e = this.entries.get(relPath);
     if (!Array.isArray(e) || e[0] !== key) return undefined;
-    const st = fs.statSync(`${outDir}/${relPath}`, { throwIfNoEntry: false });
+    const st = fs.lstatSync(`${outDir}/${relPath}`, { throwIfNoEntry: false });
     if (st === undefined || !st.isFile() || st.size !== e[1] || st.mtimeMs !== e[2] || st.ino !== e[3]) return undefined;
     // "Seen" marks are refreshed only when they get old, so a run that changes nothing does not
     // rewrite the cache file (the generation only advances when the cache is saved).
