@@ -9,6 +9,8 @@ import { readTreeFromGit } from '../src/gitops/diff';
 import { PublishMeter, formatCapped } from '../src/gitops/print';
 import { PublishOptions, publish } from '../src/gitops/publish';
 import { GitWorkspace } from '../src/gitops/workspace';
+import { SoloLeader } from '../src/service/leader';
+import { fencedPublisher } from '../src/service/serve';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { openSource, writeFleetFile } from '../src/source';
@@ -86,6 +88,35 @@ describe('GitWorkspace with reported changes', () => {
     });
     expect(r.pushed).toBe(true);
     expect(tree(repo)).toEqual(['dist/a.yaml', 'dist/b.yaml']);
+  });
+
+  test("serve's fenced publisher hands the render its `changes`: no whole-tree reset, only reported paths staged; not leading, nothing is written", async () => {
+    const repo = bare();
+    const w = ws(repo, uniq('wd'));
+    const gate = new SoloLeader('me');
+    gate.start();
+    const p = fencedPublisher(w, gate);
+    await p.publish(async (out, c) => (write(out, 'a.yaml', 'a\n'), c!.changed(['a.yaml']), 'base'), { fetch: 'on-reject' });
+    write(w.outDir, 'junk.yaml', 'left by hand\n');
+    const r = await p.publish(
+      async (out, c) => {
+        expect(c).toBeDefined();
+        // The working copy was not reset (a reset would have removed the untracked file).
+        expect(fs.existsSync(path.join(out, 'junk.yaml'))).toBe(true);
+        write(out, 'b.yaml', 'b\n');
+        c!.changed(['b.yaml']);
+        return 'event';
+      },
+      { fetch: 'on-reject' },
+    );
+    expect(r.pushed).toBe(true);
+    expect(tree(repo)).toEqual(['dist/a.yaml', 'dist/b.yaml']);
+    await gate.stop();
+    const tip = git(repo, 'rev-parse', 'main');
+    let rendered = false;
+    await expect(p.publish(async () => ((rendered = true), 'x'))).rejects.toThrow(/render into the GitOps working copy/);
+    expect(rendered).toBe(false);
+    expect(git(repo, 'rev-parse', 'main')).toBe(tip);
   });
 
   test('a reported path outside the output root is refused and nothing is pushed', async () => {

@@ -158,15 +158,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   // Fencing: every Git publish checks the Lease right before its render and right before its
   // commit and push (a rejected push renders again, so it checks again); Secret writes too.
   const workspace = new GitWorkspace({ repo: opts.repo, branch: opts.branch ?? 'main', workDir: opts.workDir, path: opts.path ?? 'dist', author: opts.author });
-  const publisher: Publisher = {
-    publish: (render, o) =>
-      workspace.publish(async (outDir) => {
-        gate.assertLeading('render into the GitOps working copy');
-        const message = await render(outDir);
-        if (message !== null) gate.assertLeading('commit and push to Git');
-        return message;
-      }, o),
-  };
+  const publisher = fencedPublisher(workspace, gate);
   const secretsKube: KubeAccess | null = kube && {
     ...kube,
     applySecret: (name, data, labels) => {
@@ -485,4 +477,22 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([p.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
+}
+
+/**
+ * The queue's publisher: the workspace, fenced by the leader gate right before the render and
+ * right before the commit and push (a rejected push renders again, so it checks again). The
+ * render's `changes` is passed on: a render declared without it would get the workspace's
+ * whole-tree reset before and `git add -A` after (~0.3 s per commit at 50,000 files).
+ */
+export function fencedPublisher(workspace: Pick<GitWorkspace, 'publish'>, gate: Pick<LeaderGate, 'assertLeading'>): Publisher {
+  return {
+    publish: (render, o) =>
+      workspace.publish(async (outDir, changes) => {
+        gate.assertLeading('render into the GitOps working copy');
+        const message = await render(outDir, changes);
+        if (message !== null) gate.assertLeading('commit and push to Git');
+        return message;
+      }, o),
+  };
 }
