@@ -43,11 +43,14 @@ function indentOf(line: string): number {
   return n;
 }
 
+const MAY_RESOLVE = /^[~nNtTfF+\-.0-9]/;
 const PLAIN_START_BAD = /^[?:,[\]{}#&*!|>'"%@`]/;
 
 function plain(s: string): unknown {
   if (s === '' || PLAIN_START_BAD.test(s) || (s[0] === '-' && (s.length === 1 || s[1] === ' '))) throw NO;
   if (s.indexOf(' #') >= 0 || s.indexOf(': ') >= 0 || s.endsWith(':') || s.endsWith(' ') || s.startsWith('---') || s.startsWith('...')) throw NO;
+  // CORE_SCHEMA's implicit types (null, bool, int, float) all start with one of these characters.
+  if (!MAY_RESOLVE.test(s)) return s;
   for (const t of IMPLICIT) if (t.resolve(s)) return t.construct(s);
   return s;
 }
