@@ -2,6 +2,7 @@
 // resources, entrypoints, redacted config, hash), read back from its YAML.
 import * as jsyaml from 'js-yaml';
 import type { ChangeField, FieldChange } from './types';
+import { fastLoadAll } from './fast-yaml';
 
 export const CONFIG_ANNOTATION = 'fleetsynth.io/config';
 export const CONFIG_HASH = 'the0.app/config-hash';
@@ -54,12 +55,16 @@ export function containersOf(template: Obj): Obj[] {
 export function parseObjects(text: string): Map<string, Obj> | undefined {
   try {
     const objects = new Map<string, Obj>();
-    // Core schema: no timestamps or other types that are not JSON; faster too.
-    jsyaml.loadAll(text, (doc) => {
+    const add = (doc: unknown) => {
       if (!isObj(doc)) return;
       const name = `${String(doc.kind ?? '?')}/${String(get(doc, 'metadata', 'name') ?? '?')}`;
       objects.set(objects.has(name) ? `${name}#${objects.size}` : name, doc);
-    }, { schema: jsyaml.CORE_SCHEMA });
+    };
+    // fleetsynth's own writer's subset is read without js-yaml (same values); anything else is
+    // read with js-yaml's core schema (no timestamps or other types that are not JSON).
+    const fast = fastLoadAll(text);
+    if (fast) fast.forEach(add);
+    else jsyaml.loadAll(text, add, { schema: jsyaml.CORE_SCHEMA });
     return objects;
   } catch {
     return undefined;

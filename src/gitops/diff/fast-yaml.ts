@@ -1,0 +1,163 @@
+// A fast exact reader for the YAML subset fleetsynth's own writer emits (src/synth/yaml.ts): block
+// maps and sequences, plain, one-line single-quoted and escape-free double-quoted scalars, `{}` and `[]`, `---` between
+// documents. Plain scalars resolve through js-yaml's own CORE_SCHEMA implicit types, so values are
+// what js-yaml gives. Anything else (escapes, block scalars, flow collections, comments,
+// anchors, tags, tabs, blank lines, duplicate keys, …) gives undefined: the caller then uses js-yaml.
+import * as jsyaml from 'js-yaml';
+
+interface ImplicitType {
+  resolve(data: string): boolean;
+  construct(data: string): unknown;
+}
+const IMPLICIT: readonly ImplicitType[] = (jsyaml.CORE_SCHEMA as unknown as { compiledImplicit: ImplicitType[] }).compiledImplicit;
+
+class Unsupported extends Error {}
+const NO = new Unsupported();
+
+/** The documents of a text, or undefined when the text is not wholly in the subset. */
+export function fastLoadAll(text: string): unknown[] | undefined {
+  if (text.indexOf('\t') >= 0 || text.indexOf('\r') >= 0) return undefined;
+  if (!text.endsWith('\n')) return undefined;
+  const all = text.slice(0, -1).split('\n');
+  const docs: unknown[] = [];
+  try {
+    let start = 0;
+    for (let i = 0; i <= all.length; i++) {
+      if (i === all.length || all[i] === '---') {
+        if (i === start) return undefined; // an empty document: leave it to js-yaml
+        const p = new Parser(all.slice(start, i));
+        docs.push(p.document());
+        start = i + 1;
+      }
+    }
+    return docs;
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+}
+
+function indentOf(line: string): number {
+  let n = 0;
+  while (n < line.length && line.charCodeAt(n) === 32) n++;
+  return n;
+}
+
+const MAY_RESOLVE = /^[~nNtTfF+\-.0-9]/;
+const PLAIN_START_BAD = /^[?:,[\]{}#&*!|>'"%@`]/;
+
+function plain(s: string): unknown {
+  if (s === '' || PLAIN_START_BAD.test(s) || (s[0] === '-' && (s.length === 1 || s[1] === ' '))) throw NO;
+  if (s.indexOf(' #') >= 0 || s.indexOf(': ') >= 0 || s.endsWith(':') || s.endsWith(' ') || s.startsWith('---') || s.startsWith('...')) throw NO;
+  // CORE_SCHEMA's implicit types (null, bool, int, float) all start with one of these characters.
+  if (!MAY_RESOLVE.test(s)) return s;
+  for (const t of IMPLICIT) if (t.resolve(s)) return t.construct(s);
+  return s;
+}
+
+function singleQuoted(s: string): string {
+  // s starts with ' ; must end with the closing quote and hold only doubled quotes inside.
+  if (s.length < 2 || s[s.length - 1] !== "'") throw NO;
+  const inner = s.slice(1, -1);
+  if (inner.replace(/''/g, '').indexOf("'") >= 0) throw NO;
+  return inner.replace(/''/g, "'");
+}
+
+function scalar(s: string): unknown {
+  if (s === '{}') return {};
+  if (s === '[]') return [];
+  if (s[0] === "'") return singleQuoted(s);
+  if (s[0] === '"') {
+    // Double-quoted without escapes only (the writer quotes "false", "8080", …); escapes: js-yaml.
+    const inner = s.slice(1, -1);
+    if (s.length < 2 || s[s.length - 1] !== '"' || inner.indexOf('"') >= 0 || inner.indexOf('\\') >= 0) throw NO;
+    return inner;
+  }
+  return plain(s);
+}
+
+/** Where a block-map line's key ends: the index of its `:` (followed by a space or the line's end), or -1. */
+function keyEnd(rest: string): number {
+  if (rest[0] === "'" || rest[0] === '"') throw NO; // quoted keys: js-yaml
+  const i = rest.indexOf(': ');
+  if (i >= 0) return i;
+  return rest.endsWith(':') ? rest.length - 1 : -1;
+}
+
+class Parser {
+  private i = 0;
+  constructor(private readonly lines: string[]) {}
+
+  document(): unknown {
+    const first = this.lines[0];
+    if (indentOf(first) !== 0) throw NO;
+    const v = this.block(0);
+    if (this.i !== this.lines.length) throw NO;
+    return v;
+  }
+
+  /** A block node whose first line is at `indent`. */
+  private block(indent: number): unknown {
+    const line = this.lines[this.i];
+    const rest = line.slice(indent);
+    if (rest === '-' || rest.startsWith('- ')) return this.seq(indent);
+    if (keyEnd(rest) >= 0) return this.map(indent);
+    // A lone scalar line (a sequence item's value written on its own line is not emitted).
+    throw NO;
+  }
+
+  private seq(indent: number): unknown[] {
+    const out: unknown[] = [];
+    while (this.i < this.lines.length) {
+      const line = this.lines[this.i];
+      const n = indentOf(line);
+      if (n < indent) break;
+      if (n > indent) throw NO;
+      const rest = line.slice(n);
+      if (rest === '-') throw NO; // nested node on the next line: not emitted
+      if (!rest.startsWith('- ')) break;
+      const item = rest.slice(2);
+      if (item === '' || item[0] === ' ') throw NO;
+      if (item === '-' || item.startsWith('- ') || (item[0] !== "'" && item[0] !== '"' && keyEnd(item) >= 0)) {
+        // The item is a block node starting on this line at indent+2.
+        this.lines[this.i] = ' '.repeat(indent + 2) + item;
+        out.push(this.block(indent + 2));
+      } else {
+        out.push(scalar(item));
+        this.i++;
+      }
+    }
+    return out;
+  }
+
+  private map(indent: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    while (this.i < this.lines.length) {
+      const line = this.lines[this.i];
+      const n = indentOf(line);
+      if (n < indent) break;
+      if (n > indent) throw NO;
+      const rest = line.slice(n);
+      if (rest === '-' || rest.startsWith('- ')) break;
+      const k = keyEnd(rest);
+      if (k < 0) throw NO;
+      const rawKey = rest.slice(0, k);
+      const key = plain(rawKey);
+      if (typeof key !== 'string' || key === '__proto__' || Object.prototype.hasOwnProperty.call(out, key)) throw NO;
+      const value = rest.slice(k + 1);
+      this.i++;
+      if (value === '') {
+        const next = this.lines[this.i];
+        const m = next === undefined ? -1 : indentOf(next);
+        if (next !== undefined && m > indent) out[key] = this.block(m);
+        else if (next !== undefined && m === indent && (next.slice(m) === '-' || next.slice(m).startsWith('- '))) out[key] = this.seq(indent);
+        else throw NO; // a key with no value: js-yaml
+      } else {
+        const v = value.slice(1);
+        if (v === '' || v[0] === ' ') throw NO;
+        out[key] = scalar(v);
+      }
+    }
+    return out;
+  }
+}
