@@ -153,7 +153,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const repoPath = opts.path ?? 'dist';
   let docs: FleetDocuments;
   try {
-    docs = await opts.source.read();
+    // A writing run may leave documents undecoded: the output cache knows most by their bytes.
+    docs = !opts.dryRun && opts.source.readLazy ? await opts.source.readLazy() : await opts.source.read();
   } catch (e) {
     throw new PublishRefusedError('source-failed', `cannot read the source ${opts.source.describe()}: ${(e as Error).message}; nothing was published`);
   }

@@ -1,5 +1,6 @@
 import { BotSpec, ModelOptions, toBotSpec } from './bot';
 import { Collection, FleetDocuments, isEnabled } from './document';
+import { RawDocument } from './raw-document';
 import { DocumentError, DocumentWarning } from './errors';
 import { MAX_DOCUMENT_DEPTH, tooDeep } from './limits';
 import { BOT_ID_PATTERN, configSecretName } from './names';
@@ -78,7 +79,26 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
       if (entries) entries.push({ spec, index });
       else byName.set(spec.objectName, [{ spec, index }]);
     };
-    list.forEach((raw, index) => {
+    list.forEach((item, index) => {
+      let raw = item;
+      // A document still in its source's bytes: known by them (a known document was enabled and
+      // owned, and validated when its file was written), else decoded now.
+      const rawKey = item instanceof RawDocument ? reuse?.key(item, collection) : undefined;
+      if (item instanceof RawDocument) {
+        const k = rawKey === undefined ? undefined : reuse!.known(rawKey);
+        if (k) {
+          if (!seen[collection].has(k.id)) seen[collection].set(k.id, index);
+          return add(k, index);
+        }
+        try {
+          raw = item.value();
+        } catch (e) {
+          // Its owner is unknown, so nothing may be removed in this run (like any unowned document).
+          unowned++;
+          errors.push(new DocumentError(collection, undefined, index, '(document)', (e as Error).message));
+          return;
+        }
+      }
       if (!isEnabled(raw)) {
         disabled++;
         return;
@@ -92,8 +112,8 @@ export function buildFleet(docs: FleetDocuments, opts: ModelOptions & { reuse?: 
         if (owner !== undefined) failedIds.add(owner);
         return;
       }
-      const key = reuse?.key(raw, collection);
-      const k = key === undefined ? undefined : reuse!.known(key);
+      const key = item instanceof RawDocument ? rawKey : reuse?.key(raw, collection);
+      const k = key === undefined || item instanceof RawDocument ? undefined : reuse!.known(key);
       if (k) return add(k, index);
       const r = safeBotSpec(raw, collection, index, opts);
       if (r.errors) {

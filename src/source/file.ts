@@ -5,6 +5,7 @@ import { FleetsynthError } from '../errors';
 import type { FleetDocuments } from '../model/document';
 import { measure } from '../model/limits';
 import { printable } from '../model/printable';
+import { splitFleetJson } from './json-slices';
 
 /** Raised when a source cannot be read or is not a fleet; nothing is changed then. */
 export class SourceError extends FleetsynthError {
@@ -76,6 +77,22 @@ export function readFleetFile(file: string): FleetDocuments {
     throw new SourceError(`cannot read fleet file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return parseFleetText(text, path.basename(file));
+}
+
+/**
+ * Reads a fleet file, keeping a JSON file's documents as their bytes (RawDocument, decoded when
+ * needed: the output cache knows most of them by those bytes). A YAML file, or a JSON file the
+ * byte scan does not take apart, is read as readFleetFile reads it. A document whose bytes turn
+ * out not to be JSON is that document's error when it is decoded, not the file's.
+ */
+export function readFleetFileLazy(file: string): FleetDocuments {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    throw new SourceError(`cannot read fleet file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return splitFleetJson(buf) ?? parseFleetText(buf.toString('utf8'), path.basename(file));
 }
 
 /** Writes a fleet file atomically (temp file + rename), as YAML or JSON by extension. */

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { FleetDocuments } from '../model/document';
-import { readFleetFile } from './file';
+import { readFleetFile, readFleetFileLazy } from './file';
 import { DEFAULT_MONGO_NAMES, MongoNames, MongoSource } from './mongo';
 
 export * from './file';
@@ -15,6 +15,11 @@ export interface Source {
   describe(): string;
   /** Every enabled document of both collections. */
   read(): Promise<FleetDocuments>;
+  /**
+   * Like read, but documents may stay undecoded (RawDocument) until something needs them: what
+   * publish takes, where the output cache knows most documents by their bytes. Optional.
+   */
+  readLazy?(): Promise<FleetDocuments>;
   /** Releases connections. */
   close(): Promise<void>;
 }
@@ -24,7 +29,7 @@ export function openSource(ref: string | undefined, env: Readonly<Record<string,
   const chosen = [ref, env.FLEET_SOURCE, env.MONGO_URI].find((v) => v !== undefined && v !== '') ?? EXAMPLE_FLEET;
   if (/^mongodb(\+srv)?:\/\//.test(chosen)) return new MongoSource(chosen, names);
   const file = path.resolve(chosen);
-  return { describe: () => file, read: async () => readFleetFile(file), close: async () => undefined };
+  return { describe: () => file, read: async () => readFleetFile(file), readLazy: async () => readFleetFileLazy(file), close: async () => undefined };
 }
 
 /** Mongo names from env (`BOTS_DB`, `BOTS_COLLECTION`, `SCHEDULES_DB`, `SCHEDULES_COLLECTION`). */

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BotSpec } from '../model/bot';
 import type { Collection } from '../model/document';
+import { RawDocument } from '../model/raw-document';
 import type { KnownBot } from '../model/fleet';
 import { objectNameOf } from '../model/names';
 import { BOT_FILE_PATTERN } from './shard';
@@ -143,8 +144,11 @@ export class OutputCache {
    * value changing type but not its JSON text (a Date becoming the same ISO string) is not seen.
    */
   docKey(raw: unknown, collection: Collection): string {
-    // The collection as a prefix of the hash, not of the hashed text: no copy of the JSON.
-    return (collection === 'bots' ? 'b' : 's') + sha256(JSON.stringify(raw));
+    // The collection as a prefix of the hash, not of the hashed text: no copy of the JSON. A
+    // document still in its source's bytes is hashed as those bytes, undecoded: the same bytes
+    // are the same document (and compact JSON hashes as its JSON.stringify does).
+    const hash = raw instanceof RawDocument ? crypto.createHash('sha256').update(raw.bytes).digest('hex') : sha256(JSON.stringify(raw));
+    return (collection === 'bots' ? 'b' : 's') + hash;
   }
 
   /**
