@@ -1,4 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { MongoClient } from 'mongodb';
+import { modelOptions } from '../src/config/model-options';
+import { publish } from '../src/gitops/publish';
+import { buildFleet, mayRemove } from '../src/model/fleet';
+import { RawDocument } from '../src/model/raw-document';
+import { generateFleet } from '../src/testing/fleet-gen';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { MongoSource, SourceError, openSource, readFleetFile, EXAMPLE_FLEET } from '../src/source';
 import { synthesize } from '../src/synth/synth';
@@ -50,6 +57,39 @@ describe.each(targets)('MongoDB source (%s)', (_, start) => {
     const b = await synthesize(fleet, { outDir: fromFile, settings: DEFAULT_SETTINGS });
     expect(a.errors).toEqual(b.errors);
     expect(readTree(fromMongo)).toEqual(readTree(fromFile));
+  });
+
+  it('readLazy keeps documents as BSON that decodes to what read gives; a publish from it commits the same tree', async () => {
+    const docs = generateFleet(200, 3) as unknown as { bots: Array<Record<string, unknown>>; bot_schedules: Array<Record<string, unknown>> };
+    await client.db(dbs.botsDb).collection('bots').insertMany(docs.bots.map((d) => ({ ...d })));
+    await client.db(dbs.schedulesDb).collection('bot_schedules').insertMany(docs.bot_schedules.map((d) => ({ ...d })));
+    const source = new MongoSource(server.uri, dbs);
+    try {
+      const eager = await source.read();
+      const lazy = await source.readLazy();
+      expect(lazy.bots.length).toBe(eager.bots.length);
+      expect(lazy.bots.every((d) => d instanceof RawDocument)).toBe(true);
+      const values = (l: unknown[]) => l.map((d) => (d as RawDocument).value());
+      expect({ bots: values(lazy.bots), bot_schedules: values(lazy.bot_schedules) }).toEqual(eager);
+
+      const repo = path.join(tmpDir(), 'remote.git');
+      execFileSync('git', ['init', '-q', '--bare', '-b', 'main', repo]);
+      const eagerRepo = path.join(tmpDir(), 'remote.git');
+      execFileSync('git', ['init', '-q', '--bare', '-b', 'main', eagerRepo]);
+      const cache = { dir: tmpDir() };
+      const a = await publish({ source, settings: DEFAULT_SETTINGS, repo, workDir: tmpDir(), cache });
+      const b = await publish({ source: { describe: () => 'eager', read: async () => eager, close: async () => undefined }, settings: DEFAULT_SETTINGS, repo: eagerRepo, workDir: tmpDir(), cache: { off: true } });
+      expect(a.errors).toEqual(b.errors);
+      const treeOf = (r: string) => execFileSync('git', ['rev-parse', 'main^{tree}'], { cwd: r, encoding: 'utf8' }).trim();
+      expect(treeOf(repo)).toBe(treeOf(eagerRepo));
+      // A BSON document that does not decode is that document's error, quoting nothing of it.
+      const broken = new RawDocument(Buffer.from([5, 0, 0, 0, 9]), { format: 'BSON', fn: (x) => require('mongodb').BSON.deserialize(x) });
+      const fleet = buildFleet({ bots: [broken, ...lazy.bots], bot_schedules: lazy.bot_schedules }, modelOptions(DEFAULT_SETTINGS));
+      expect(fleet.errors.map((e) => e.toString())).toEqual(['bots/#0 (no usable id): (document): is not valid BSON']);
+      expect(mayRemove(fleet)).toBe(false);
+    } finally {
+      await source.close();
+    }
   });
 
   it('counts string "false", null and 0 as enabled, only boolean false as disabled', async () => {

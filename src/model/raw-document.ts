@@ -11,27 +11,29 @@ export class RawDocument {
   private decoded?: { readonly value: unknown };
 
   constructor(
-    /** The document's bytes (a JSON value). */
+    /** The document's bytes: a JSON value, or what `decode` reads (a BSON document from MongoDB). */
     readonly bytes: Uint8Array,
+    private readonly decode?: { readonly format: string; readonly fn: (bytes: Uint8Array) => unknown },
   ) {}
 
-  /** The decoded document; throws DocumentDecodeError when the bytes are not a JSON value. */
+  /** The decoded document; throws DocumentDecodeError when the bytes are not a document of their format. */
   value(): unknown {
     if (this.decoded === undefined) {
       try {
-        this.decoded = { value: JSON.parse(Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('utf8')) };
+        const value = this.decode ? this.decode.fn(this.bytes) : JSON.parse(Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('utf8'));
+        this.decoded = { value };
       } catch {
-        // JSON.parse's message quotes the text, which may hold a secret: say only what is wrong.
-        throw new DocumentDecodeError();
+        // A parser's message may quote the text, which may hold a secret: say only what is wrong.
+        throw new DocumentDecodeError(this.decode?.format ?? 'JSON');
       }
     }
     return this.decoded.value;
   }
 }
 
-/** A RawDocument whose bytes are not JSON (its message quotes none of them). */
+/** A RawDocument whose bytes do not decode (its message quotes none of them). */
 export class DocumentDecodeError extends Error {
-  constructor() {
-    super('is not valid JSON');
+  constructor(format: string) {
+    super(`is not valid ${format}`);
   }
 }

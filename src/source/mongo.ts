@@ -1,3 +1,4 @@
+import { RawDocument } from '../model/raw-document';
 import type { MongoClient, MongoClientOptions } from 'mongodb';
 import type { Collection, FleetDocuments } from '../model/document';
 import { SourceError } from './file';
@@ -92,9 +93,28 @@ export class MongoSource {
     return coll.findOne({ id, ...ENABLED_FILTER }, { projection: { _id: 0 } });
   }
 
-  private async readCollection(which: Collection): Promise<unknown[]> {
+  /**
+   * Like read, but the documents stay BSON (RawDocument) until something needs them: the output
+   * cache knows most of them by a hash of their bytes, so a publish decodes only new or changed ones.
+   */
+  async readLazy(): Promise<FleetDocuments> {
+    try {
+      const [bots, schedules] = await Promise.all([this.readCollection('bots', true), this.readCollection('bot_schedules', true)]);
+      return { bots, bot_schedules: schedules };
+    } catch (e) {
+      if (e instanceof SourceError) throw e;
+      throw new SourceError(`reading MongoDB at ${this.describe()} failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async readCollection(which: Collection, raw = false): Promise<unknown[]> {
     const coll = await this.collection(which);
-    return coll.find(ENABLED_FILTER, { projection: { _id: 0 }, sort: { id: 1 }, batchSize: 2000 }).toArray();
+    if (!raw) return coll.find(ENABLED_FILTER, { projection: { _id: 0 }, sort: { id: 1 }, batchSize: 2000 }).toArray();
+    // The driver's own decoder, with the options it decodes documents with by default.
+    const { BSON } = require('mongodb') as typeof import('mongodb');
+    const decode = { format: 'BSON', fn: (b: Uint8Array) => BSON.deserialize(b) };
+    const docs = await coll.find(ENABLED_FILTER, { projection: { _id: 0 }, sort: { id: 1 }, batchSize: 2000, raw: true }).toArray();
+    return docs.map((d) => new RawDocument(d as unknown as Uint8Array, decode));
   }
 
   /** Closes the connection. */
