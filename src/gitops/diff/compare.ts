@@ -29,27 +29,36 @@ export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMa
   const kept: string[] = [];
   let unchanged = 0;
   for (const [key, cur] of b) {
-    const old = a.get(key);
-    if (!old) {
-      entries.push({ path: cur.path, kind: cur.kind, id: cur.id, status: 'added', changes: keyFacts(cur.text, 'to') });
-      continue;
-    }
-    if (old.text === cur.text && old.path === cur.path) {
-      unchanged++;
-      continue;
-    }
-    const changes: FieldChange[] = old.path !== cur.path ? [{ field: 'path', from: old.path, to: cur.path }] : [];
-    if (old.text !== cur.text) changes.push(...compareFiles(old.text, cur.text));
-    entries.push({ path: cur.path, ...(old.path !== cur.path ? { basePath: old.path } : {}), kind: cur.kind, id: cur.id, status: 'changed', changes });
+    const e = compareEntry(a.get(key), cur);
+    if (e === 'unchanged') unchanged++;
+    else entries.push(e);
   }
   for (const [key, old] of a) {
     if (b.has(key)) continue;
-    if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) {
-      kept.push(old.path);
-      continue;
-    }
-    entries.push({ path: old.path, kind: old.kind, id: old.id, status: 'removed', changes: keyFacts(old.text, 'from') });
+    const e = baseOnlyEntry(old, opts);
+    if (e === 'kept') kept.push(old.path);
+    else entries.push(e);
   }
+  return finishDiff(entries, kept, unchanged, opts);
+}
+
+/** A managed file of the render (`cur`) against its base file (`old`, absent when the base has none). */
+export function compareEntry(old: { path: string; text: string } | undefined, cur: Classified & { path: string; text: string }): DiffEntry | 'unchanged' {
+  if (!old) return { path: cur.path, kind: cur.kind, id: cur.id, status: 'added', changes: keyFacts(cur.text, 'to') };
+  if (old.text === cur.text && old.path === cur.path) return 'unchanged';
+  const changes: FieldChange[] = old.path !== cur.path ? [{ field: 'path', from: old.path, to: cur.path }] : [];
+  if (old.text !== cur.text) changes.push(...compareFiles(old.text, cur.text));
+  return { path: cur.path, ...(old.path !== cur.path ? { basePath: old.path } : {}), kind: cur.kind, id: cur.id, status: 'changed', changes };
+}
+
+/** A managed base file the render does not have: removed, or kept (a failed bot, or every bot when the render may not remove). */
+export function baseOnlyEntry(old: Classified & { path: string; text: string }, opts: DiffOptions): DiffEntry | 'kept' {
+  if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) return 'kept';
+  return { path: old.path, kind: old.kind, id: old.id, status: 'removed', changes: keyFacts(old.text, 'from') };
+}
+
+/** The diff of these entries (sorted here), kept paths and unchanged count. */
+export function finishDiff(entries: DiffEntry[], kept: string[], unchanged: number, opts: Pick<DiffOptions, 'base'>): FleetDiff {
   entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   kept.sort();
   const count = (s: EntryStatus) => entries.filter((e) => e.status === s).length;
