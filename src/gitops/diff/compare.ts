@@ -1,7 +1,8 @@
 // Comparison: two trees of managed files → entries per file; two versions of a file → field changes.
 import { REDACTED } from '../../model/secrets';
 import { redactUrl } from '../workspace';
-import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, parseObjects, podTemplates } from './facts';
+import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, objectsOf, parseObjects, podTemplates } from './facts';
+import { fastLoadPair } from './fast-yaml';
 import { Classified, classifyPath } from './tree';
 import { ChangeField, DiffEntry, DiffOptions, EntryStatus, FieldChange, FleetDiff, PLATFORM_DIR } from './types';
 
@@ -72,8 +73,11 @@ export function finishDiff(entries: DiffEntry[], kept: string[], unchanged: numb
 
 /** Field-by-field comparison of two versions of one file. */
 export function compareFiles(oldText: string, newText: string): FieldChange[] {
-  const ao = parseObjects(oldText);
-  const bo = parseObjects(newText);
+  // Two versions of a file written by fleetsynth usually differ in a few values only: parse one
+  // and derive the other (same objects as parsing both; equal subtrees are shared).
+  const pair = pairing ? fastLoadPair(oldText, newText) : undefined;
+  const ao = pair ? objectsOf(pair.a) : parseObjects(oldText);
+  const bo = pair ? objectsOf(pair.b) : parseObjects(newText);
   if (!ao || !bo) return [{ field: 'other', note: 'not parsable as YAML; contents differ' }];
   const a = factsOf(ao);
   const b = factsOf(bo);
@@ -158,10 +162,54 @@ function configChanges(a: Map<string, string>, b: Map<string, string>, out: Fiel
   }
 }
 
-/** Removes (in place: the facts were taken already) what the named fields report. */
+/** For tests: compare by parsing both texts (the reference for the paired reading). */
+let pairing = true;
+export function setPairedReading(on: boolean): void {
+  pairing = on;
+}
+
+/**
+ * A copy of an object with private copies of every node stripCovered changes (the two sides may
+ * share subtrees, see fastLoadPair); the rest is shared.
+ */
+function privatize(o: Obj): Obj {
+  const own = (parent: Obj, k: string): Obj | undefined => {
+    const v = parent[k];
+    if (!isObj(v)) return undefined;
+    const c = { ...v };
+    parent[k] = c;
+    return c;
+  };
+  const c = { ...o };
+  const meta = own(c, 'metadata');
+  if (meta) ['labels', 'annotations'].forEach((k) => own(meta, k));
+  const spec = own(c, 'spec');
+  let holder: Obj | undefined;
+  if (c.kind === 'CronJob') {
+    const jt = spec && own(spec, 'jobTemplate');
+    const jts = jt && own(jt, 'spec');
+    holder = jts && own(jts, 'template');
+  } else if (c.kind === 'Pod') holder = c;
+  else holder = spec && own(spec, 'template');
+  if (holder) {
+    const tm = holder === c ? meta : own(holder, 'metadata');
+    if (tm) ['labels', 'annotations'].forEach((k) => own(tm, k));
+    const ts = holder === c ? spec : own(holder, 'spec');
+    if (ts) {
+      for (const k of ['initContainers', 'containers']) {
+        const l = ts[k];
+        if (Array.isArray(l)) ts[k] = l.map((e) => (isObj(e) ? { ...e } : e));
+      }
+    }
+  }
+  return c;
+}
+
+/** Removes what the named fields report (from private copies: the facts were taken already). */
 function stripCovered(objects: Map<string, Obj>): Map<string, Obj> {
   const out = new Map<string, Obj>();
-  for (const [name, c] of objects) {
+  for (const [name, original] of objects) {
+    const c = privatize(original);
     const dropKeys = (m: unknown, keys: string[]) => isObj(m) && keys.forEach((k) => delete m[k]);
     dropKeys(get(c, 'metadata', 'labels'), [RUNTIME_LABEL, VERSION_LABEL]);
     dropKeys(get(c, 'metadata', 'annotations'), [SCHEDULE_HASH, CONFIG_HASH]);

@@ -16,9 +16,16 @@ const NO = new Unsupported();
 
 /** The documents of a text, or undefined when the text is not wholly in the subset. */
 export function fastLoadAll(text: string): unknown[] | undefined {
-  if (text.indexOf('\t') >= 0 || text.indexOf('\r') >= 0) return undefined;
-  if (!text.endsWith('\n')) return undefined;
-  const all = text.slice(0, -1).split('\n');
+  if (!inSubsetChars(text)) return undefined;
+  return loadLines(text.slice(0, -1).split('\n'));
+}
+
+const inSubsetChars = (text: string) => text.indexOf('\t') < 0 && text.indexOf('\r') < 0 && text.endsWith('\n');
+
+type Path = Array<string | number>;
+
+/** Documents of these lines; with `trace`, the path (document index first) of the scalar on each traced line goes into `sites`. */
+function loadLines(all: string[], trace?: ReadonlySet<number>, sites?: Map<number, Path>): unknown[] | undefined {
   const docs: unknown[] = [];
   try {
     let start = 0;
@@ -26,6 +33,7 @@ export function fastLoadAll(text: string): unknown[] | undefined {
       if (i === all.length || all[i] === '---') {
         if (i === start) return undefined; // an empty document: leave it to js-yaml
         const p = new Parser(all.slice(start, i));
+        if (trace) p.traceInto(trace, sites!, start, docs.length);
         docs.push(p.document());
         start = i + 1;
       }
@@ -35,6 +43,81 @@ export function fastLoadAll(text: string): unknown[] | undefined {
     if (e instanceof Unsupported) return undefined;
     throw e;
   }
+}
+
+/**
+ * Where a line's scalar value starts, when the line holds one (`key: value`, `- value`,
+ * `- key: value`, `- - value`), read as the parser reads it; -1 otherwise.
+ */
+function scalarStart(line: string): number {
+  let n = indentOf(line);
+  let rest = line.slice(n);
+  for (;;) {
+    if (rest === '-') return -1;
+    if (rest.startsWith('- ')) {
+      const item = rest.slice(2);
+      if (item === '' || item[0] === ' ') return -1;
+      if (item === '-' || item.startsWith('- ') || (item[0] !== "'" && item[0] !== '"' && keyEnd(item) >= 0)) {
+        rest = item;
+        n += 2;
+        continue;
+      }
+      return n + 2;
+    }
+    const k = keyEnd(rest);
+    if (k < 0) return -1;
+    const v = rest.slice(k + 1);
+    if (v === '' || v.length < 2 || v[1] === ' ') return -1;
+    return n + k + 2;
+  }
+}
+
+/**
+ * The documents of two texts that differ only in scalar values on the same lines (a fleet-wide
+ * change usually does): the new text is parsed, and the old one's documents are the new ones with
+ * those values put back, sharing every subtree that holds none of them (`b`'s objects are
+ * `a`'s where equal, so callers must not mutate them). Exactly what `fastLoadAll` gives for
+ * each text, or undefined (then parse each).
+ */
+export function fastLoadPair(oldText: string, newText: string): { a: unknown[]; b: unknown[] } | undefined {
+  if (!inSubsetChars(oldText) || !inSubsetChars(newText)) return undefined;
+  const oldLines = oldText.slice(0, -1).split('\n');
+  const newLines = newText.slice(0, -1).split('\n');
+  if (oldLines.length !== newLines.length) return undefined;
+  const values = new Map<number, unknown>();
+  try {
+    for (let i = 0; i < newLines.length; i++) {
+      const x = oldLines[i];
+      const y = newLines[i];
+      if (x === y) continue;
+      const at = scalarStart(y);
+      if (at < 0 || scalarStart(x) !== at || x.slice(0, at) !== y.slice(0, at)) return undefined;
+      values.set(i, scalar(x.slice(at)));
+    }
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+  const sites = new Map<number, Path>();
+  const b = loadLines(newLines, new Set(values.keys()), sites);
+  if (!b || sites.size !== values.size) return undefined;
+  // Copy on write along the path of each old value.
+  const a = b.slice();
+  const fresh = new Set<unknown>([a]);
+  for (const [line, p] of sites) {
+    let parent = a as unknown as Record<string | number, unknown>;
+    for (let j = 0; j < p.length - 1; j++) {
+      let child = parent[p[j]];
+      if (!fresh.has(child)) {
+        child = Array.isArray(child) ? child.slice() : { ...(child as object) };
+        parent[p[j]] = child;
+        fresh.add(child);
+      }
+      parent = child as Record<string | number, unknown>;
+    }
+    parent[p[p.length - 1]] = values.get(line);
+  }
+  return { a, b };
 }
 
 function indentOf(line: string): number {
@@ -86,7 +169,23 @@ function keyEnd(rest: string): number {
 
 class Parser {
   private i = 0;
+  private trace?: ReadonlySet<number>;
+  private sites?: Map<number, Path>;
+  private offset = 0;
+  private path: Path = [];
   constructor(private readonly lines: string[]) {}
+
+  /** Records the path of the scalar on each traced line (absolute index: `offset` + this document's line). */
+  traceInto(trace: ReadonlySet<number>, sites: Map<number, Path>, offset: number, doc: number): void {
+    this.trace = trace;
+    this.sites = sites;
+    this.offset = offset;
+    this.path = [doc];
+  }
+
+  private site(line: number, key: string | number): void {
+    if (this.trace?.has(this.offset + line)) this.sites!.set(this.offset + line, [...this.path, key]);
+  }
 
   document(): unknown {
     const first = this.lines[0];
@@ -121,8 +220,11 @@ class Parser {
       if (item === '-' || item.startsWith('- ') || (item[0] !== "'" && item[0] !== '"' && keyEnd(item) >= 0)) {
         // The item is a block node starting on this line at indent+2.
         this.lines[this.i] = ' '.repeat(indent + 2) + item;
+        this.path.push(out.length);
         out.push(this.block(indent + 2));
+        this.path.pop();
       } else {
+        this.site(this.i, out.length);
         out.push(scalar(item));
         this.i++;
       }
@@ -149,12 +251,15 @@ class Parser {
       if (value === '') {
         const next = this.lines[this.i];
         const m = next === undefined ? -1 : indentOf(next);
+        this.path.push(key);
         if (next !== undefined && m > indent) out[key] = this.block(m);
         else if (next !== undefined && m === indent && (next.slice(m) === '-' || next.slice(m).startsWith('- '))) out[key] = this.seq(indent);
         else throw NO; // a key with no value: js-yaml
+        this.path.pop();
       } else {
         const v = value.slice(1);
         if (v === '' || v[0] === ' ') throw NO;
+        this.site(this.i - 1, key);
         out[key] = scalar(v);
       }
     }
