@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compareFiles, setPairedReading } from '../src/gitops/diff/compare';
-import { fastLoadAll, fastLoadPair } from '../src/gitops/diff/fast-yaml';
+import { fastLoadAll, fastLoadPair, fastLoadTraced } from '../src/gitops/diff/fast-yaml';
 import { DEFAULT_SETTINGS } from '../src/settings';
 import { synthesize } from '../src/synth/synth';
 import { generateFleet } from '../src/testing/fleet-gen';
@@ -70,4 +70,18 @@ test('a fleet-wide image change is read paired; a changed key or line count is n
   expect(compareFiles(text, next)[0]).toEqual({ field: 'image', from: image, to: 'ghcr.io/the0/runtime:new' });
   expect(fastLoadPair(text, text.replace('replicas: 1', 'replicaz: 1'))).toBeUndefined();
   expect(fastLoadPair(text, text.replace('replicas: 1\n', 'replicas: 1\n  paused: true\n'))).toBeUndefined();
+});
+
+test('files of one shape are derived from each other: the documents of parsing each', () => {
+  let n = 0;
+  for (const [i, text] of files.entries()) {
+    for (const t of [text, mutate(text, i + 7)]) {
+      const traced = fastLoadTraced(t);
+      const all = fastLoadAll(t);
+      expect(traced === undefined).toBe(all === undefined);
+      if (traced) expect(JSON.stringify(traced.docs)).toBe(JSON.stringify(all));
+      n++;
+    }
+  }
+  expect(n).toBeGreaterThan(100);
 });

@@ -2,7 +2,7 @@
 import { REDACTED } from '../../model/secrets';
 import { redactUrl } from '../workspace';
 import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, objectsOf, parseObjects, podTemplates } from './facts';
-import { fastLoadPair } from './fast-yaml';
+import { fastLoadLike, fastLoadTraced } from './fast-yaml';
 import { Classified, classifyPath } from './tree';
 import { ChangeField, DiffEntry, DiffOptions, EntryStatus, FieldChange, FleetDiff, PLATFORM_DIR } from './types';
 
@@ -75,9 +75,12 @@ export function finishDiff(entries: DiffEntry[], kept: string[], unchanged: numb
 export function compareFiles(oldText: string, newText: string): FieldChange[] {
   // Two versions of a file written by fleetsynth usually differ in a few values only: parse one
   // and derive the other (same objects as parsing both; equal subtrees are shared).
-  const pair = pairing ? fastLoadPair(oldText, newText) : undefined;
-  const ao = pair ? objectsOf(pair.a) : parseObjects(oldText);
-  const bo = pair ? objectsOf(pair.b) : parseObjects(newText);
+  // Files of one shape (fleetsynth renders from templates) are derived from each other too.
+  const tb = pairing ? fastLoadTraced(newText) : undefined;
+  const ad = tb && fastLoadLike(tb, oldText);
+  const ta = tb && !ad ? fastLoadTraced(oldText) : undefined;
+  const ao = ad ? objectsOf(ad) : ta ? objectsOf(ta.docs) : parseObjects(oldText);
+  const bo = tb ? objectsOf(tb.docs) : parseObjects(newText);
   if (!ao || !bo) return [{ field: 'other', note: 'not parsable as YAML; contents differ' }];
   const a = factsOf(ao);
   const b = factsOf(bo);

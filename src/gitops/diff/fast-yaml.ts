@@ -72,40 +72,43 @@ function scalarStart(line: string): number {
   }
 }
 
+/** A text's documents with the path of the scalar on each line that holds one. */
+export interface Traced {
+  readonly lines: readonly string[];
+  readonly docs: unknown[];
+  readonly sites: ReadonlyMap<number, Path>;
+}
+
+const TRACE_ALL: ReadonlySet<number> = { has: () => true } as unknown as ReadonlySet<number>;
+
 /**
- * The documents of two texts that differ only in scalar values on the same lines (a fleet-wide
- * change usually does): the new text is parsed, and the old one's documents are the new ones with
- * those values put back, sharing every subtree that holds none of them (`b`'s objects are
- * `a`'s where equal, so callers must not mutate them). Exactly what `fastLoadAll` gives for
- * each text, or undefined (then parse each).
+ * The documents of `lines` from a traced text with the same structure (same lines but for scalar
+ * values), sharing every subtree that holds no changed value; undefined when the structure differs.
+ * Exactly what `fastLoadAll` gives for those lines (the parser reads a value from its line alone).
  */
-export function fastLoadPair(oldText: string, newText: string): { a: unknown[]; b: unknown[] } | undefined {
-  if (!inSubsetChars(oldText) || !inSubsetChars(newText)) return undefined;
-  const oldLines = oldText.slice(0, -1).split('\n');
-  const newLines = newText.slice(0, -1).split('\n');
-  if (oldLines.length !== newLines.length) return undefined;
-  const values = new Map<number, unknown>();
+function derive(t: Traced, lines: readonly string[]): unknown[] | undefined {
+  if (lines.length !== t.lines.length) return undefined;
+  const changed: Array<[Path, unknown]> = [];
   try {
-    for (let i = 0; i < newLines.length; i++) {
-      const x = oldLines[i];
-      const y = newLines[i];
+    for (let i = 0; i < lines.length; i++) {
+      const x = t.lines[i];
+      const y = lines[i];
       if (x === y) continue;
+      const p = t.sites.get(i);
+      if (!p) return undefined;
       const at = scalarStart(y);
       if (at < 0 || scalarStart(x) !== at || x.slice(0, at) !== y.slice(0, at)) return undefined;
-      values.set(i, scalar(x.slice(at)));
+      changed.push([p, scalar(y.slice(at))]);
     }
   } catch (e) {
     if (e instanceof Unsupported) return undefined;
     throw e;
   }
-  const sites = new Map<number, Path>();
-  const b = loadLines(newLines, new Set(values.keys()), sites);
-  if (!b || sites.size !== values.size) return undefined;
-  // Copy on write along the path of each old value.
-  const a = b.slice();
-  const fresh = new Set<unknown>([a]);
-  for (const [line, p] of sites) {
-    let parent = a as unknown as Record<string | number, unknown>;
+  // Copy on write along the path of each changed value.
+  const docs = t.docs.slice();
+  const fresh = new Set<unknown>([docs]);
+  for (const [p, value] of changed) {
+    let parent = docs as unknown as Record<string | number, unknown>;
     for (let j = 0; j < p.length - 1; j++) {
       let child = parent[p[j]];
       if (!fresh.has(child)) {
@@ -115,9 +118,50 @@ export function fastLoadPair(oldText: string, newText: string): { a: unknown[]; 
       }
       parent = child as Record<string | number, unknown>;
     }
-    parent[p[p.length - 1]] = values.get(line);
+    parent[p[p.length - 1]] = value;
   }
-  return { a, b };
+  return docs;
+}
+
+/** Recently parsed texts of this thread, one per line count: files of one shape differ in values only. */
+const shapes = new Map<number, Traced>();
+const MAX_SHAPES = 64;
+
+/**
+ * A text's documents, traced: derived from a recently read text of the same shape when there is
+ * one (no parse), else parsed. The documents may share subtrees with other texts' documents:
+ * callers must not mutate them. Undefined when the text is not wholly in the subset.
+ */
+export function fastLoadTraced(text: string): Traced | undefined {
+  if (!inSubsetChars(text)) return undefined;
+  const lines = text.slice(0, -1).split('\n');
+  const like = shapes.get(lines.length);
+  const derived = like && derive(like, lines);
+  if (derived) return { lines, docs: derived, sites: like.sites };
+  const sites = new Map<number, Path>();
+  const docs = loadLines(lines, TRACE_ALL, sites);
+  if (!docs) return undefined;
+  const t = { lines, docs, sites };
+  if (shapes.size >= MAX_SHAPES) shapes.clear();
+  shapes.set(lines.length, t);
+  return t;
+}
+
+/** The documents of `text` derived from a traced text of the same shape, or undefined. */
+export function fastLoadLike(t: Traced, text: string): unknown[] | undefined {
+  if (!inSubsetChars(text)) return undefined;
+  return derive(t, text.slice(0, -1).split('\n'));
+}
+
+/**
+ * The documents of two texts that differ only in scalar values on the same lines (a fleet-wide
+ * change usually does): the new text is read (fastLoadTraced), the old one derived from it.
+ * Exactly what `fastLoadAll` gives for each text, or undefined (then parse each).
+ */
+export function fastLoadPair(oldText: string, newText: string): { a: unknown[]; b: unknown[] } | undefined {
+  const t = fastLoadTraced(newText);
+  const a = t && fastLoadLike(t, oldText);
+  return a ? { a, b: t.docs } : undefined;
 }
 
 function indentOf(line: string): number {
