@@ -74,7 +74,9 @@ export async function streamDiff(fleet: Fleet, settings: RenderSettings, listing
   let unchanged = 0;
   const hook = {
     module: hookModule(),
-    run: chunkHook,
+    // A copy: values read from a file are slices of its text, which they would keep alive (the
+    // workers' entries come copied already).
+    run: async (items: BatchItem[], input: unknown) => structuredClone(await chunkHook(items, input)),
     input: (batch: BatchTask): ChunkInput => ({ source, base: batch.specs.map((s) => index.get(keyOf(s)) ?? null) }),
     output: (batch: BatchTask, out: unknown) => {
       (out as ChunkOutput).forEach((r, i) => {
