@@ -38,13 +38,42 @@ interface Chunk {
 }
 
 /**
+ * Work done on a chunk's rendered items in the thread that rendered them (so the calling thread
+ * never holds the fleet's text): e.g. diff compares each file with its base there. The items
+ * come back without their text.
+ */
+export interface ChunkHook {
+  /** Compiled module (absolute path) that worker threads load; it exports `chunkHook` with the signature of `run`. */
+  readonly module: string;
+  /** The hook on the calling thread (the same function the module exports). */
+  readonly run: (items: BatchItem[], input: unknown) => Promise<unknown>;
+  /** The hook's input for one chunk (structured-cloneable), built in the calling thread when the chunk is handed out. */
+  readonly input: (batch: BatchTask) => unknown;
+  /** The hook's output for one chunk, in the calling thread, in no particular chunk order. */
+  readonly output: (batch: BatchTask, out: unknown) => void;
+}
+
+/** A chunk sent to a worker with a hook (see worker.ts). */
+export interface HookedTaskMessage {
+  readonly hooked: BatchTask;
+  readonly module: string;
+  readonly input: unknown;
+}
+
+/**
  * Renders batch tasks with `workers` threads in all: the calling thread and `workers - 1` worker
  * threads, pulling small chunks from one queue (the calling thread renders while the workers
  * start, and nobody waits at the end for a big last chunk). Bots whose files the output cache
  * vouches for are not rendered at all; when few bots are left, no worker is started.
  * Returns one item list per task, in the tasks' order.
  */
-export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?: OutputCache, onProgress?: (done: number, total: number) => void): Promise<BatchItem[][]> {
+export async function runOnWorkers(
+  tasks: BatchTask[],
+  workers: number,
+  shared?: OutputCache,
+  onProgress?: (done: number, total: number) => void,
+  hook?: ChunkHook,
+): Promise<BatchItem[][]> {
   const results: Array<Array<BatchItem | undefined>> = tasks.map((t) => new Array(t.specs.length));
   const first = tasks[0];
   const total = tasks.reduce((n, t) => n + t.specs.length, 0);
@@ -86,7 +115,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
   // Progress: the bots the cache vouched for are done at once, the others a chunk at a time.
   let done = total - pending;
   onProgress?.(done, total);
-  await runChunks(chunks, threads - 1, onProgress && ((n) => onProgress((done += n), total)), cache);
+  await runChunks(chunks, threads - 1, onProgress && ((n) => onProgress((done += n), total)), cache, hook);
 
   for (const c of chunks) c.indexes.forEach((i, j) => (results[c.task][i] = c.result![j]));
   if (cache) {
@@ -97,7 +126,7 @@ export async function runOnWorkers(tasks: BatchTask[], workers: number, shared?:
 }
 
 /** Renders the chunks on this thread and `workerCount` worker threads, sharing one queue. */
-async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: number) => void, cache?: OutputCache): Promise<void> {
+async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: number) => void, cache?: OutputCache, hook?: ChunkHook): Promise<void> {
   if (chunks.length === 0) return;
   let next = 0;
   const take = () => (next < chunks.length ? chunks[next++] : undefined);
@@ -129,13 +158,15 @@ async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: 
             const c = take();
             if (!c) return;
             inFlight.push(c);
-            w.postMessage(c.batch);
+            if (hook) w.postMessage({ hooked: c.batch, module: hook.module, input: hook.input(c.batch) } satisfies HookedTaskMessage);
+            else w.postMessage(c.batch);
           };
-          w.on('message', (m: { ok: boolean; items?: BatchItem[]; error?: string }) => {
+          w.on('message', (m: { ok: boolean; items?: BatchItem[]; error?: string; out?: unknown }) => {
             const c = inFlight.shift()!;
             if (!m.ok) fail(new Error(`render worker failed: ${m.error}`));
             else {
               c.result = m.items!;
+              if (hook) hook.output(c.batch, m.out);
               onChunk?.(c.indexes.length);
             }
             give();
@@ -153,6 +184,17 @@ async function runChunks(chunks: Chunk[], workerCount: number, onChunk?: (bots: 
     for (let c = take(); c !== undefined; c = take()) {
       if (renderer.settings !== c.batch.settings) renderer = new BotRenderer(c.batch.settings);
       c.result = renderBatch(c.batch, renderer);
+      if (hook) {
+        const input = hook.input(c.batch);
+        const items = c.result;
+        c.result = items.map(({ text: _text, ...item }) => item);
+        try {
+          hook.output(c.batch, await hook.run(items, input));
+        } catch (e) {
+          fail(e as Error);
+          break;
+        }
+      }
       onChunk?.(c.indexes.length);
       // Let worker messages in (results, next chunk) between chunks.
       if (pool.length > 0) await new Promise((r) => setImmediate(r));

@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { RenderSettings } from '../settings';
-import { BatchTask, runBatch } from './batch';
+import { BatchItem, BatchTask, runBatch } from './batch';
+import type { HookedTaskMessage } from './pool';
 import { BotRenderer } from './render';
 import type { ShapeTemplate } from './template';
 
@@ -23,9 +24,29 @@ function rendererFor(settings: RenderSettings): BotRenderer {
   return renderer;
 }
 
-parentPort!.on('message', (m: BatchTask | SeedMessage) => {
+// Chunks with a hook (see ChunkHook in pool.ts) are answered in the order they came, one at a time.
+let hooked: Promise<void> = Promise.resolve();
+
+function runHooked(m: HookedTaskMessage): Promise<void> {
+  return (async () => {
+    try {
+      const items = runBatch(m.hooked, rendererFor(m.hooked.settings));
+      const { chunkHook } = require(m.module) as { chunkHook: (items: BatchItem[], input: unknown) => Promise<unknown> };
+      const out = await chunkHook(items, m.input);
+      parentPort!.postMessage({ ok: true, items: items.map(({ text: _text, ...item }) => item), out });
+    } catch (e) {
+      parentPort!.postMessage({ ok: false, error: (e as Error).stack ?? String(e) });
+    }
+  })();
+}
+
+parentPort!.on('message', (m: BatchTask | SeedMessage | HookedTaskMessage) => {
   if ('seed' in m) {
     rendererFor(m.settings).templates?.seed(m.seed);
+    return;
+  }
+  if ('hooked' in m) {
+    hooked = hooked.then(() => runHooked(m));
     return;
   }
   try {

@@ -1,7 +1,8 @@
 // Comparison: two trees of managed files → entries per file; two versions of a file → field changes.
 import { REDACTED } from '../../model/secrets';
 import { redactUrl } from '../workspace';
-import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, parseObjects, podTemplates } from './facts';
+import { CONFIG_ANNOTATION, CONFIG_HASH, ENTRYPOINT_ENV, OWN_MARK, Obj, POD_FIELDS, RUNTIME_LABEL, SCHEDULE_HASH, VERSION_LABEL, clip, containersOf, factsOf, get, isObj, keyFacts, objectsOf, parseObjects, podTemplates } from './facts';
+import { fastLoadLike, fastLoadTraced } from './fast-yaml';
 import { Classified, classifyPath } from './tree';
 import { ChangeField, DiffEntry, DiffOptions, EntryStatus, FieldChange, FleetDiff, PLATFORM_DIR } from './types';
 
@@ -29,27 +30,36 @@ export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMa
   const kept: string[] = [];
   let unchanged = 0;
   for (const [key, cur] of b) {
-    const old = a.get(key);
-    if (!old) {
-      entries.push({ path: cur.path, kind: cur.kind, id: cur.id, status: 'added', changes: keyFacts(cur.text, 'to') });
-      continue;
-    }
-    if (old.text === cur.text && old.path === cur.path) {
-      unchanged++;
-      continue;
-    }
-    const changes: FieldChange[] = old.path !== cur.path ? [{ field: 'path', from: old.path, to: cur.path }] : [];
-    if (old.text !== cur.text) changes.push(...compareFiles(old.text, cur.text));
-    entries.push({ path: cur.path, ...(old.path !== cur.path ? { basePath: old.path } : {}), kind: cur.kind, id: cur.id, status: 'changed', changes });
+    const e = compareEntry(a.get(key), cur);
+    if (e === 'unchanged') unchanged++;
+    else entries.push(e);
   }
   for (const [key, old] of a) {
     if (b.has(key)) continue;
-    if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) {
-      kept.push(old.path);
-      continue;
-    }
-    entries.push({ path: old.path, kind: old.kind, id: old.id, status: 'removed', changes: keyFacts(old.text, 'from') });
+    const e = baseOnlyEntry(old, opts);
+    if (e === 'kept') kept.push(old.path);
+    else entries.push(e);
   }
+  return finishDiff(entries, kept, unchanged, opts);
+}
+
+/** A managed file of the render (`cur`) against its base file (`old`, absent when the base has none). */
+export function compareEntry(old: { path: string; text: string } | undefined, cur: Classified & { path: string; text: string }): DiffEntry | 'unchanged' {
+  if (!old) return { path: cur.path, kind: cur.kind, id: cur.id, status: 'added', changes: keyFacts(cur.text, 'to') };
+  if (old.text === cur.text && old.path === cur.path) return 'unchanged';
+  const changes: FieldChange[] = old.path !== cur.path ? [{ field: 'path', from: old.path, to: cur.path }] : [];
+  if (old.text !== cur.text) changes.push(...compareFiles(old.text, cur.text));
+  return { path: cur.path, ...(old.path !== cur.path ? { basePath: old.path } : {}), kind: cur.kind, id: cur.id, status: 'changed', changes };
+}
+
+/** A managed base file the render does not have: removed, or kept (a failed bot, or every bot when the render may not remove). */
+export function baseOnlyEntry(old: Classified & { path: string; text: string }, opts: DiffOptions): DiffEntry | 'kept' {
+  if (old.id !== undefined && (opts.keepAll || opts.failedIds?.has(old.id))) return 'kept';
+  return { path: old.path, kind: old.kind, id: old.id, status: 'removed', changes: keyFacts(old.text, 'from') };
+}
+
+/** The diff of these entries (sorted here), kept paths and unchanged count. */
+export function finishDiff(entries: DiffEntry[], kept: string[], unchanged: number, opts: Pick<DiffOptions, 'base'>): FleetDiff {
   entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   kept.sort();
   const count = (s: EntryStatus) => entries.filter((e) => e.status === s).length;
@@ -63,8 +73,14 @@ export function diffTrees(base: ReadonlyMap<string, string>, current: ReadonlyMa
 
 /** Field-by-field comparison of two versions of one file. */
 export function compareFiles(oldText: string, newText: string): FieldChange[] {
-  const ao = parseObjects(oldText);
-  const bo = parseObjects(newText);
+  // Two versions of a file written by fleetsynth usually differ in a few values only: parse one
+  // and derive the other (same objects as parsing both; equal subtrees are shared).
+  // Files of one shape (fleetsynth renders from templates) are derived from each other too.
+  const tb = pairing ? fastLoadTraced(newText) : undefined;
+  const ad = tb && fastLoadLike(tb, oldText);
+  const ta = tb && !ad ? fastLoadTraced(oldText) : undefined;
+  const ao = ad ? objectsOf(ad) : ta ? objectsOf(ta.docs) : parseObjects(oldText);
+  const bo = tb ? objectsOf(tb.docs) : parseObjects(newText);
   if (!ao || !bo) return [{ field: 'other', note: 'not parsable as YAML; contents differ' }];
   const a = factsOf(ao);
   const b = factsOf(bo);
@@ -149,10 +165,54 @@ function configChanges(a: Map<string, string>, b: Map<string, string>, out: Fiel
   }
 }
 
-/** Removes (in place: the facts were taken already) what the named fields report. */
+/** For tests: compare by parsing both texts (the reference for the paired reading). */
+let pairing = true;
+export function setPairedReading(on: boolean): void {
+  pairing = on;
+}
+
+/**
+ * A copy of an object with private copies of every node stripCovered changes (the two sides may
+ * share subtrees, see fastLoadPair); the rest is shared.
+ */
+function privatize(o: Obj): Obj {
+  const own = (parent: Obj, k: string): Obj | undefined => {
+    const v = parent[k];
+    if (!isObj(v)) return undefined;
+    const c = { ...v };
+    parent[k] = c;
+    return c;
+  };
+  const c = { ...o };
+  const meta = own(c, 'metadata');
+  if (meta) ['labels', 'annotations'].forEach((k) => own(meta, k));
+  const spec = own(c, 'spec');
+  let holder: Obj | undefined;
+  if (c.kind === 'CronJob') {
+    const jt = spec && own(spec, 'jobTemplate');
+    const jts = jt && own(jt, 'spec');
+    holder = jts && own(jts, 'template');
+  } else if (c.kind === 'Pod') holder = c;
+  else holder = spec && own(spec, 'template');
+  if (holder) {
+    const tm = holder === c ? meta : own(holder, 'metadata');
+    if (tm) ['labels', 'annotations'].forEach((k) => own(tm, k));
+    const ts = holder === c ? spec : own(holder, 'spec');
+    if (ts) {
+      for (const k of ['initContainers', 'containers']) {
+        const l = ts[k];
+        if (Array.isArray(l)) ts[k] = l.map((e) => (isObj(e) ? { ...e } : e));
+      }
+    }
+  }
+  return c;
+}
+
+/** Removes what the named fields report (from private copies: the facts were taken already). */
 function stripCovered(objects: Map<string, Obj>): Map<string, Obj> {
   const out = new Map<string, Obj>();
-  for (const [name, c] of objects) {
+  for (const [name, original] of objects) {
+    const c = privatize(original);
     const dropKeys = (m: unknown, keys: string[]) => isObj(m) && keys.forEach((k) => delete m[k]);
     dropKeys(get(c, 'metadata', 'labels'), [RUNTIME_LABEL, VERSION_LABEL]);
     dropKeys(get(c, 'metadata', 'annotations'), [SCHEDULE_HASH, CONFIG_HASH]);

@@ -54,21 +54,27 @@ export function containersOf(template: Obj): Obj[] {
 
 export function parseObjects(text: string): Map<string, Obj> | undefined {
   try {
-    const objects = new Map<string, Obj>();
-    const add = (doc: unknown) => {
-      if (!isObj(doc)) return;
-      const name = `${String(doc.kind ?? '?')}/${String(get(doc, 'metadata', 'name') ?? '?')}`;
-      objects.set(objects.has(name) ? `${name}#${objects.size}` : name, doc);
-    };
     // fleetsynth's own writer's subset is read without js-yaml (same values); anything else is
     // read with js-yaml's core schema (no timestamps or other types that are not JSON).
     const fast = fastLoadAll(text);
-    if (fast) fast.forEach(add);
-    else jsyaml.loadAll(text, add, { schema: jsyaml.CORE_SCHEMA });
-    return objects;
+    if (fast) return objectsOf(fast);
+    const docs: unknown[] = [];
+    jsyaml.loadAll(text, (d) => docs.push(d), { schema: jsyaml.CORE_SCHEMA });
+    return objectsOf(docs);
   } catch {
     return undefined;
   }
+}
+
+/** A file's documents by `Kind/name` (a repeated name gets `#n`). */
+export function objectsOf(docs: readonly unknown[]): Map<string, Obj> {
+  const objects = new Map<string, Obj>();
+  for (const doc of docs) {
+    if (!isObj(doc)) continue;
+    const name = `${String(doc.kind ?? '?')}/${String(get(doc, 'metadata', 'name') ?? '?')}`;
+    objects.set(objects.has(name) ? `${name}#${objects.size}` : name, doc);
+  }
+  return objects;
 }
 
 export function factsOf(objects: Map<string, Obj>): Facts {

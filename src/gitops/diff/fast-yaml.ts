@@ -16,9 +16,16 @@ const NO = new Unsupported();
 
 /** The documents of a text, or undefined when the text is not wholly in the subset. */
 export function fastLoadAll(text: string): unknown[] | undefined {
-  if (text.indexOf('\t') >= 0 || text.indexOf('\r') >= 0) return undefined;
-  if (!text.endsWith('\n')) return undefined;
-  const all = text.slice(0, -1).split('\n');
+  if (!inSubsetChars(text)) return undefined;
+  return loadLines(text.slice(0, -1).split('\n'));
+}
+
+const inSubsetChars = (text: string) => text.indexOf('\t') < 0 && text.indexOf('\r') < 0 && text.endsWith('\n');
+
+type Path = Array<string | number>;
+
+/** Documents of these lines; with `trace`, the path (document index first) of the scalar on each traced line goes into `sites`. */
+function loadLines(all: string[], trace?: ReadonlySet<number>, sites?: Map<number, Path>): unknown[] | undefined {
   const docs: unknown[] = [];
   try {
     let start = 0;
@@ -26,6 +33,7 @@ export function fastLoadAll(text: string): unknown[] | undefined {
       if (i === all.length || all[i] === '---') {
         if (i === start) return undefined; // an empty document: leave it to js-yaml
         const p = new Parser(all.slice(start, i));
+        if (trace) p.traceInto(trace, sites!, start, docs.length);
         docs.push(p.document());
         start = i + 1;
       }
@@ -35,6 +43,125 @@ export function fastLoadAll(text: string): unknown[] | undefined {
     if (e instanceof Unsupported) return undefined;
     throw e;
   }
+}
+
+/**
+ * Where a line's scalar value starts, when the line holds one (`key: value`, `- value`,
+ * `- key: value`, `- - value`), read as the parser reads it; -1 otherwise.
+ */
+function scalarStart(line: string): number {
+  let n = indentOf(line);
+  let rest = line.slice(n);
+  for (;;) {
+    if (rest === '-') return -1;
+    if (rest.startsWith('- ')) {
+      const item = rest.slice(2);
+      if (item === '' || item[0] === ' ') return -1;
+      if (item === '-' || item.startsWith('- ') || (item[0] !== "'" && item[0] !== '"' && keyEnd(item) >= 0)) {
+        rest = item;
+        n += 2;
+        continue;
+      }
+      return n + 2;
+    }
+    const k = keyEnd(rest);
+    if (k < 0) return -1;
+    const v = rest.slice(k + 1);
+    if (v === '' || v.length < 2 || v[1] === ' ') return -1;
+    return n + k + 2;
+  }
+}
+
+/** A text's documents with the path of the scalar on each line that holds one. */
+export interface Traced {
+  readonly lines: readonly string[];
+  readonly docs: unknown[];
+  readonly sites: ReadonlyMap<number, Path>;
+}
+
+const TRACE_ALL: ReadonlySet<number> = { has: () => true } as unknown as ReadonlySet<number>;
+
+/**
+ * The documents of `lines` from a traced text with the same structure (same lines but for scalar
+ * values), sharing every subtree that holds no changed value; undefined when the structure differs.
+ * Exactly what `fastLoadAll` gives for those lines (the parser reads a value from its line alone).
+ */
+function derive(t: Traced, lines: readonly string[]): unknown[] | undefined {
+  if (lines.length !== t.lines.length) return undefined;
+  const changed: Array<[Path, unknown]> = [];
+  try {
+    for (let i = 0; i < lines.length; i++) {
+      const x = t.lines[i];
+      const y = lines[i];
+      if (x === y) continue;
+      const p = t.sites.get(i);
+      if (!p) return undefined;
+      const at = scalarStart(y);
+      if (at < 0 || scalarStart(x) !== at || x.slice(0, at) !== y.slice(0, at)) return undefined;
+      changed.push([p, scalar(y.slice(at))]);
+    }
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+  // Copy on write along the path of each changed value.
+  const docs = t.docs.slice();
+  const fresh = new Set<unknown>([docs]);
+  for (const [p, value] of changed) {
+    let parent = docs as unknown as Record<string | number, unknown>;
+    for (let j = 0; j < p.length - 1; j++) {
+      let child = parent[p[j]];
+      if (!fresh.has(child)) {
+        child = Array.isArray(child) ? child.slice() : { ...(child as object) };
+        parent[p[j]] = child;
+        fresh.add(child);
+      }
+      parent = child as Record<string | number, unknown>;
+    }
+    parent[p[p.length - 1]] = value;
+  }
+  return docs;
+}
+
+/** Recently parsed texts of this thread, one per line count: files of one shape differ in values only. */
+const shapes = new Map<number, Traced>();
+const MAX_SHAPES = 64;
+
+/**
+ * A text's documents, traced: derived from a recently read text of the same shape when there is
+ * one (no parse), else parsed. The documents may share subtrees with other texts' documents:
+ * callers must not mutate them. Undefined when the text is not wholly in the subset.
+ */
+export function fastLoadTraced(text: string): Traced | undefined {
+  if (!inSubsetChars(text)) return undefined;
+  const lines = text.slice(0, -1).split('\n');
+  const like = shapes.get(lines.length);
+  const derived = like && derive(like, lines);
+  if (derived) return { lines, docs: derived, sites: like.sites };
+  const sites = new Map<number, Path>();
+  const docs = loadLines(lines, TRACE_ALL, sites);
+  if (!docs) return undefined;
+  const t = { lines, docs, sites };
+  if (shapes.size >= MAX_SHAPES) shapes.clear();
+  shapes.set(lines.length, t);
+  return t;
+}
+
+/** The documents of `text` derived from a traced text of the same shape, or undefined. */
+export function fastLoadLike(t: Traced, text: string): unknown[] | undefined {
+  if (!inSubsetChars(text)) return undefined;
+  return derive(t, text.slice(0, -1).split('\n'));
+}
+
+/**
+ * The documents of two texts that differ only in scalar values on the same lines (a fleet-wide
+ * change usually does): the new text is read (fastLoadTraced), the old one derived from it.
+ * Exactly what `fastLoadAll` gives for each text, or undefined (then parse each).
+ */
+export function fastLoadPair(oldText: string, newText: string): { a: unknown[]; b: unknown[] } | undefined {
+  const t = fastLoadTraced(newText);
+  const a = t && fastLoadLike(t, oldText);
+  return a ? { a, b: t.docs } : undefined;
 }
 
 function indentOf(line: string): number {
@@ -86,7 +213,23 @@ function keyEnd(rest: string): number {
 
 class Parser {
   private i = 0;
+  private trace?: ReadonlySet<number>;
+  private sites?: Map<number, Path>;
+  private offset = 0;
+  private path: Path = [];
   constructor(private readonly lines: string[]) {}
+
+  /** Records the path of the scalar on each traced line (absolute index: `offset` + this document's line). */
+  traceInto(trace: ReadonlySet<number>, sites: Map<number, Path>, offset: number, doc: number): void {
+    this.trace = trace;
+    this.sites = sites;
+    this.offset = offset;
+    this.path = [doc];
+  }
+
+  private site(line: number, key: string | number): void {
+    if (this.trace?.has(this.offset + line)) this.sites!.set(this.offset + line, [...this.path, key]);
+  }
 
   document(): unknown {
     const first = this.lines[0];
@@ -121,8 +264,11 @@ class Parser {
       if (item === '-' || item.startsWith('- ') || (item[0] !== "'" && item[0] !== '"' && keyEnd(item) >= 0)) {
         // The item is a block node starting on this line at indent+2.
         this.lines[this.i] = ' '.repeat(indent + 2) + item;
+        this.path.push(out.length);
         out.push(this.block(indent + 2));
+        this.path.pop();
       } else {
+        this.site(this.i, out.length);
         out.push(scalar(item));
         this.i++;
       }
@@ -149,12 +295,15 @@ class Parser {
       if (value === '') {
         const next = this.lines[this.i];
         const m = next === undefined ? -1 : indentOf(next);
+        this.path.push(key);
         if (next !== undefined && m > indent) out[key] = this.block(m);
         else if (next !== undefined && m === indent && (next.slice(m) === '-' || next.slice(m).startsWith('- '))) out[key] = this.seq(indent);
         else throw NO; // a key with no value: js-yaml
+        this.path.pop();
       } else {
         const v = value.slice(1);
         if (v === '' || v[0] === ' ') throw NO;
+        this.site(this.i - 1, key);
         out[key] = scalar(v);
       }
     }

@@ -2,7 +2,8 @@
 // (reading managed files from disk or git), facts (what a file says), compare (trees and files),
 // render (render in memory, then compare) and report (text, markdown, JSON).
 export * from './types';
-export { classifyPath, readTreeFromDir, readTreeFromGit } from './tree';
+export { BaseFile, BaseListing, BaseSource, BlobReader, blobId, classifyPath, listTreeInDir, listTreeInGit, readTreeFromDir, readTreeFromGit } from './tree';
+export { streamDiff } from './stream';
 export { compareFiles, diffTrees } from './compare';
 export * from './render';
 export { DiffFormat, MarkdownLimits, formatDiff, hasChanges } from './report';

@@ -4,9 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FleetDocuments } from '../../model/document';
 import type { RenderSettings } from '../../settings';
-import { SynthResult, synthesize } from '../../synth/synth';
+import type { SynthResult } from '../../synth/synth';
 import { diffTrees } from './compare';
-import { readTreeFromDir, readTreeFromGit } from './tree';
+import { BaseListing, listTreeInDir, listTreeInGit, readTreeFromDir, readTreeFromGit } from './tree';
+import { streamDiff } from './stream';
 import { DiffBaseError, FleetDiff } from './types';
 import { allBotIds, buildFleet, mayRemove } from '../../model/fleet';
 import { EmptySourceError } from '../../synth/synth';
@@ -44,38 +45,57 @@ export interface DiffRenderOptions {
   readonly rollout?: { readonly settings: RolloutSettings; readonly version: string };
 }
 
-/** Renders the fleet in memory (nothing is written) and compares it with the base. */
+/** Lists a base tree (reading no file) and names it. */
+export async function listBase(base: DiffBase): Promise<{ label: string; listing: BaseListing }> {
+  if ('dir' in base) {
+    if (!fs.existsSync(base.dir)) throw new DiffBaseError(`base directory ${base.dir} does not exist`);
+    return { label: base.dir, listing: listTreeInDir(base.dir) };
+  }
+  return { label: `${base.ref}:${base.path}`, listing: await listTreeInGit(base.repo, base.ref, base.path) };
+}
+
+/**
+ * Renders the fleet (nothing is written) and compares it with the base. Without a rollout the
+ * render threads compare as they render (stream.ts): unchanged files (same blob id) are not read
+ * back, and neither tree's text is held in memory at once.
+ */
 export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: FleetDiff; synth: SynthResult }> {
+  const prior = opts.rollout ? await readBaseRolloutState(opts.base) : undefined;
+  if (!(opts.rollout && prior)) {
+    const total = opts.docs.bots.length + opts.docs.bot_schedules.length;
+    if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
+    const { label, listing } = await listBase(opts.base);
+    const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
+    const scratch = 'dir' in opts.base ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-diff-'));
+    try {
+      return await streamDiff(fleet, opts.settings, listing, { base: label, workers: opts.workers, outDir: scratch ?? (opts.base as { dir: string }).dir });
+    } finally {
+      if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  }
   const { label, files } = await readBase(opts.base);
   // Rendering without writing still lists an output root; give it an empty one for a git base.
   const scratch = 'dir' in opts.base ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-diff-'));
   try {
     const outDir = scratch ?? (opts.base as { dir: string }).dir;
     const render = { outDir, workers: opts.workers, write: false, collect: true } as const;
-    let preview: FleetDiff['rollout'];
-    let synth: SynthResult;
     // Only a base that publish manages (it holds `rollout.json`) has generations to compare with;
-    // a tree written by `synth` is compared with a plain render.
-    const prior = opts.rollout ? await readBaseRolloutState(opts.base) : undefined;
-    if (opts.rollout && prior) {
-      const total = opts.docs.bots.length + opts.docs.bot_schedules.length;
-      if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
-      const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
-      // A second fleet-wide change during a rollout: shown as what `publish --supersede` would
-      // commit, with publish's refusal in the report.
-      let blocked: string | undefined;
-      const ro = { ...opts.rollout, health: null };
-      const plan = await planRolloutFrom(prior, fleet, opts.settings, ro).catch((e) => {
-        if (!(e instanceof RolloutBusyError)) throw e;
-        blocked = e.message.replace(/; nothing was published$/, '');
-        return planRolloutFrom(prior, fleet, opts.settings, { ...ro, supersede: true });
-      });
-      synth = await synthesizeGroups(fleet, keyedGroups(opts.docs, opts.settings.configHashKey, plan.groups), render);
-      const p = previewRollout(plan, allBotIds(fleet));
-      preview = p && blocked ? { ...p, blocked } : p;
-    } else {
-      synth = await synthesize(opts.docs, { ...render, settings: opts.settings, allowEmpty: opts.allowEmpty });
-    }
+    // a tree written by `synth` is compared with a plain render (above).
+    const total = opts.docs.bots.length + opts.docs.bot_schedules.length;
+    if (total === 0 && !opts.allowEmpty) throw new EmptySourceError();
+    const fleet = buildFleet(opts.docs, modelOptions(opts.settings));
+    // A second fleet-wide change during a rollout: shown as what `publish --supersede` would
+    // commit, with publish's refusal in the report.
+    let blocked: string | undefined;
+    const ro = { ...opts.rollout!, health: null };
+    const plan = await planRolloutFrom(prior, fleet, opts.settings, ro).catch((e) => {
+      if (!(e instanceof RolloutBusyError)) throw e;
+      blocked = e.message.replace(/; nothing was published$/, '');
+      return planRolloutFrom(prior, fleet, opts.settings, { ...ro, supersede: true });
+    });
+    const synth = await synthesizeGroups(fleet, keyedGroups(opts.docs, opts.settings.configHashKey, plan.groups), render);
+    const p = previewRollout(plan, allBotIds(fleet));
+    const preview = p && blocked ? { ...p, blocked } : p;
     const compared = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
     const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     return { diff, synth };
