@@ -12,7 +12,7 @@ import {
   ObjectId,
   type CommandStartedEvent,
 } from 'mongodb';
-import { MongoWireServer } from './support/mongo-wire-server';
+import { MongoWireServer, idNarrowing } from './support/mongo-wire-server';
 
 describe('MongoWireServer + official mongodb driver', () => {
   let server: MongoWireServer;
@@ -158,6 +158,33 @@ describe('MongoWireServer + official mongodb driver', () => {
 
     expect(await bots.find({ rank: { $in: [1, 5] } }).map((d) => d.name).toArray()).toEqual(['bravo', 'delta']);
     expect(await bots.distinct('config.pair', { rank: { $gt: 1 } })).toEqual(['BTC', 'SOL', 'ADA']);
+  });
+
+  it('answers filters that pin `id` from the documents whose id can match, with the same result as a full scan', async () => {
+    const bots = db.collection('bots');
+    await bots.insertMany([
+      { id: 'a-1', config: { enabled: true } },
+      { id: 'a-2', config: { enabled: false } },
+      { id: 'b-1' },
+      { id: ['a-1', 'z'], note: 'array id matches by element' },
+      { id: 7, note: 'numeric id' },
+      { note: 'no id' },
+      { id: 'a-3', config: {} },
+    ]);
+    const names = async (filter: Record<string, unknown>) => (await bots.find(filter, { projection: { _id: 0 } }).toArray()).map((d) => JSON.stringify(d.id ?? null));
+    const enabled = { $or: [{ 'config.enabled': { $ne: false } }, { 'config.enabled': { $exists: false } }] };
+    expect(await names({ id: 'a-1' })).toEqual(['"a-1"', '["a-1","z"]']);
+    expect(await names({ id: { $in: ['a-2', 'b-1'] }, ...enabled })).toEqual(['"b-1"']);
+    expect(await names({ $and: [enabled, { $or: [{ id: { $in: ['b-1'] } }, { id: { $regex: '^a-' } }] }] })).toEqual(['"a-1"', '"b-1"', '["a-1","z"]', '"a-3"']);
+    // A clause that does not pin id leaves the $or unnarrowed: every document is tested.
+    expect(await names({ $or: [{ id: 'a-1' }, { note: 'numeric id' }] })).toEqual(['"a-1"', '["a-1","z"]', '7']);
+    expect(await bots.countDocuments({ id: { $regex: '^b' } })).toBe(1);
+    const upd = await bots.updateMany({ id: 'a-3' }, { $set: { touched: true } });
+    expect(upd.modifiedCount).toBe(1);
+    expect(await bots.findOne({ id: 'a-3' }, { projection: { _id: 0 } })).toEqual({ id: 'a-3', config: {}, touched: true });
+    expect(idNarrowing({ id: { $in: ['x', 1] } })).toBeUndefined();
+    expect(idNarrowing({ id: { $regex: '^x', $options: 'i' } })).toBeUndefined();
+    expect(idNarrowing({ name: 'x' })).toBeUndefined();
   });
 
   it('iterates 2,500 documents with batchSize 100 using real getMore batches', async () => {

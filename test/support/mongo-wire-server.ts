@@ -295,6 +295,40 @@ function serializeDoc(doc: unknown): Uint8Array {
   return serialize(toWire(doc) as Doc, { ignoreUndefined: true, checkKeys: false });
 }
 
+/**
+ * A test on a string `id` that every document matching `filter` passes, when the filter pins
+ * `id` (`id: "x"`, `id: {$in: [...]}` of strings, `id: {$regex: "<string>"}`, and `$and`/`$or` of
+ * those); undefined when it does not. A superset, never a narrowing mingo would not make.
+ */
+export function idNarrowing(filter: unknown): ((id: string) => boolean) | undefined {
+  if (!isPlainObject(filter)) return undefined;
+  const tests: Array<(id: string) => boolean> = [];
+  const v = filter.id;
+  if (typeof v === 'string') tests.push((id) => id === v);
+  else if (isPlainObject(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && Array.isArray(v.$in) && v.$in.every((x: unknown) => typeof x === 'string')) {
+      const set = new Set<string>(v.$in as string[]);
+      tests.push((id) => set.has(id));
+    } else if (keys.length === 1 && typeof v.$regex === 'string') {
+      const re = new RegExp(v.$regex);
+      tests.push((id) => re.test(id));
+    }
+  }
+  if (Array.isArray(filter.$and)) {
+    for (const c of filter.$and) {
+      const t = idNarrowing(c);
+      if (t) tests.push(t);
+    }
+  }
+  if (Array.isArray(filter.$or) && filter.$or.length > 0) {
+    const ors = filter.$or.map(idNarrowing);
+    if (ors.every((t): t is (id: string) => boolean => t !== undefined)) tests.push((id) => ors.some((t) => t(id)));
+  }
+  if (tests.length === 0) return undefined;
+  return (id) => tests.every((t) => t(id));
+}
+
 function isOperatorDoc(u: Doc): boolean {
   const keys = Object.keys(u);
   const ops = keys.filter((k) => k.startsWith('$'));
@@ -750,6 +784,11 @@ export class MongoWireServer {
   private matching(st: CollState | undefined, filter: unknown): Doc[] {
     if (!st) return [];
     const q = this.query(filter);
+    // What MongoDB's index on `id` does for these queries: a filter that pins a string `id` is
+    // tested only on the documents whose `id` can match (the rest cannot, so the result is the
+    // same; a document whose `id` is not a string always goes to mingo).
+    const byId = idNarrowing(filter);
+    if (byId) return st.docs.filter((d) => (typeof d.id !== 'string' || byId(d.id)) && q.test(d));
     return st.docs.filter((d) => q.test(d));
   }
 
