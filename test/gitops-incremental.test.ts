@@ -75,47 +75,6 @@ describe('GitWorkspace with reported changes', () => {
     expect(same).toEqual({ pushed: false, attempts: 1, message: 'same' });
   });
 
-  test('a few changed files are committed straight onto the tip (fast-import): the same tree and author as through the index, which catches up after the push', async () => {
-    const repo = bare();
-    const wd = uniq('wd');
-    const w = ws(repo, wd);
-    const files = Array.from({ length: 300 }, (_, i) => `bots/shard-0${i % 3}/bot-${i}.yaml`);
-    await w.publish(async (out, c) => (files.forEach((f) => write(out, f, `${f}\n`)), c.changed(files), 'base'));
-    const r = await w.publish(async (out, c) => {
-      write(out, files[7], 'changed\n');
-      fs.rmSync(path.join(out, files[8]));
-      write(out, 'bots/shard-09/new.yaml', 'new\n');
-      c.changed([files[7], files[8], 'bots/shard-09/new.yaml']);
-      return 'direct\n\nbody';
-    });
-    expect(r.pushed).toBe(true);
-    expect(git(repo, 'diff-tree', '--no-commit-id', '--name-status', '-r', 'main').split('\n')).toEqual(['M\tdist/bots/shard-01/bot-7.yaml', 'D\tdist/bots/shard-02/bot-8.yaml', 'A\tdist/bots/shard-09/new.yaml']);
-    expect(show(repo, `dist/${files[7]}`)).toBe('changed');
-    expect(git(repo, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%B', 'main')).toBe('fleetsynth <fleetsynth@localhost>|fleetsynth <fleetsynth@localhost>|direct\n\nbody');
-    // The index is the commit's tree with fresh stat data, and the scratch ref is gone.
-    expect(git(wd, 'write-tree')).toBe(git(repo, 'rev-parse', 'main^{tree}'));
-    expect(git(wd, 'diff-files', '--name-only')).toBe('');
-    expect(git(wd, 'for-each-ref', 'refs/fleetsynth')).toBe('');
-    // The next run moves on from there (no full reset: an untracked file survives).
-    write(w.outDir, 'untracked.txt', 'x');
-    const next = await w.publish(async (out, c) => (write(out, files[9], 'nine\n'), c.changed([files[9]]), 'next'));
-    expect(next.pushed).toBe(true);
-    expect(fs.existsSync(path.join(w.outDir, 'untracked.txt'))).toBe(true);
-    expect(git(repo, 'diff-tree', '--no-commit-id', '--name-only', '-r', 'main')).toBe(`dist/${files[9]}`);
-  });
-
-  test('a reported file behind a symbolic link is never read through it', async () => {
-    const repo = bare();
-    const w = ws(repo, uniq('wd'));
-    await w.publish(async (out, c) => (write(out, 'a.yaml', 'a\n'), c.changed(['a.yaml']), 'base'));
-    const tip = git(repo, 'rev-parse', 'main');
-    const outside = uniq('outside');
-    write(outside, 'secret.yaml', 'outside the work tree\n');
-    fs.symlinkSync(outside, path.join(w.outDir, 'linked'));
-    await expect(w.publish(async (_out, c) => (c.changed(['linked/secret.yaml']), 'through a link'))).rejects.toThrow(/symbolic link/);
-    expect(git(repo, 'rev-parse', 'main')).toBe(tip);
-  });
-
   test('a render declared without `changes` gets the whole-tree reset: junk left in the output root is never committed', async () => {
     const repo = bare();
     const wd = uniq('wd');

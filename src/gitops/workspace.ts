@@ -122,8 +122,6 @@ const STATE_FILE = 'fleetsynth-state.json';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 /** From this many changed files on, blobs are written as one pack (fast-import) rather than loose objects. */
 const PACK_MIN_FILES = 200;
-/** The ref a direct commit (commitDirect) is written to before it is pushed; deleted right after. */
-const DIRECT_REF = 'refs/fleetsynth/pending';
 /** Variables that would point our git commands at another repository (set when running inside a git hook). */
 const GIT_REPO_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_NAMESPACE', 'GIT_PREFIX', 'GIT_COMMON_DIR'];
 
@@ -142,7 +140,7 @@ export interface GitRun {
 }
 
 /** Runs git without a shell; a non-zero exit is returned when `allowFail`, thrown otherwise. */
-export function runGit(cwd: string, args: readonly string[], opts: { input?: string | Buffer; allowFail?: boolean; config?: readonly string[] } = {}): Promise<GitRun> {
+export function runGit(cwd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean; config?: readonly string[] } = {}): Promise<GitRun> {
   const env = gitEnv();
   const full = [...(opts.config ?? []).flatMap((c) => ['-c', c]), ...args];
   return new Promise((resolve, reject) => {
@@ -203,10 +201,6 @@ export class GitWorkspace {
       'core.hooksPath=/dev/null',
       'gc.auto=0',
       'maintenance.auto=false',
-      // The index of a 50,000-bot tree is ~5 MB: a split index rewrites only the entries a commit
-      // changed (a one-bot commit: ~1 KB instead of the whole file), version 4 shares path prefixes.
-      'core.splitIndex=true',
-      'index.version=4',
     ];
   }
 
@@ -268,16 +262,9 @@ export class GitWorkspace {
           return { pushed: false, attempts: attempt };
         }
         opts.onPhase?.('commit');
-        const text = message.endsWith('\n') ? message : message + '\n';
         let tree: string;
-        let commit: string | undefined;
-        // Paths the index has not caught up with yet (a direct commit): staged once the push is done.
-        let behind: ReadonlySet<string> | undefined;
         try {
-          const direct = reports && tip ? await this.commitDirect(tip, reported, text) : undefined;
-          if (direct) ({ tree, commit } = direct);
-          else tree = await this.stage(reports ? reported : undefined);
-          if (direct) behind = reported;
+          tree = await this.stage(reports ? reported : undefined);
         } catch (e) {
           await this.resetFully(tip);
           throw e;
@@ -285,18 +272,18 @@ export class GitWorkspace {
         const tipTree = tip ? (this.tipTree?.commit === tip ? this.tipTree.tree : undefined) ?? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
         if (tree === tipTree) {
           // The index holds the tip's tree again (the render rewrote files with the same bytes).
-          if (behind) await this.updateIndex(behind);
           this.writeState(tip);
           return { pushed: false, attempts: attempt, message };
         }
-        commit ??= (await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: text })).stdout.trim();
+        const commit = (
+          await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' })
+        ).stdout.trim();
         opts.onPhase?.('push');
         const dest = `refs/heads/${this.opts.branch}`;
         const push = await this.git(['push', '--no-verify', `--force-with-lease=${dest}:${tip}`, 'origin', `${commit}:${dest}`], { allowFail: true });
         // The index holds the commit's tree: the local branch (and, once pushed, the tracking ref) say so.
-        const moved = [`update ${dest} ${commit}`, ...(push.code === 0 ? [`update refs/remotes/origin/${this.opts.branch} ${commit}`] : []), ...(behind ? [`delete ${DIRECT_REF}`] : [])];
+        const moved = [`update ${dest} ${commit}`, ...(push.code === 0 ? [`update refs/remotes/origin/${this.opts.branch} ${commit}`] : [])];
         await this.git(['update-ref', '--stdin'], { input: moved.join('\n') + '\n' });
-        if (behind) await this.updateIndex(behind);
         this.writeState(commit);
         if (push.code === 0) return { commit, pushed: true, attempts: attempt, message };
         if (!isStalePush(push.stderr + push.stdout)) {
@@ -337,59 +324,6 @@ export class GitWorkspace {
     return this.repoPath === '.' ? norm : `${this.repoPath}/${norm}`;
   }
 
-  /**
-   * A few changed files are committed straight onto the tip with `git fast-import` (it reads only
-   * the trees on their paths and writes their blobs, trees and the commit in one process), so the
-   * push does not wait for the index of a 50,000-file tree to be rewritten; the index takes the
-   * same paths after the push ({@link updateIndex}). Undefined (the index path is taken) for many
-   * files, for anything but a regular non-executable file or a missing one, for a path or an
-   * identity fast-import would need quoted, and when git's identity variables are set.
-   */
-  private async commitDirect(tip: string, paths: ReadonlySet<string>, message: string): Promise<{ commit: string; tree: string } | undefined> {
-    if (paths.size === 0 || paths.size >= PACK_MIN_FILES) return undefined;
-    if (Object.keys(process.env).some((k) => /^GIT_(AUTHOR|COMMITTER)_/.test(k))) return undefined;
-    const who = this.opts.author ?? DEFAULT_AUTHOR;
-    if (/[<>\n]/.test(who.name + who.email)) return undefined;
-    const parts: Buffer[] = [];
-    const now = new Date();
-    const off = -now.getTimezoneOffset();
-    const tz = `${off < 0 ? '-' : '+'}${String(Math.floor(Math.abs(off) / 60)).padStart(2, '0')}${String(Math.abs(off) % 60).padStart(2, '0')}`;
-    const msg = Buffer.from(message);
-    parts.push(Buffer.from(`commit ${DIRECT_REF}\ncommitter ${who.name} <${who.email}> ${Math.floor(now.getTime() / 1000)} ${tz}\ndata ${msg.length}\n`), msg, Buffer.from(`from ${tip}\n`));
-    const plainDirs = new Map<string, boolean>();
-    // Like update-index, never through a symbolic link: every directory on the path is a plain one (or missing).
-    const plainDir = (dir: string): boolean => {
-      if (dir === '.' || dir === '') return true;
-      let ok = plainDirs.get(dir);
-      if (ok === undefined) {
-        const st = fs.lstatSync(path.join(this.workDir, dir), { throwIfNoEntry: false });
-        ok = (st === undefined || st.isDirectory()) && plainDir(path.posix.dirname(dir));
-        plainDirs.set(dir, ok);
-      }
-      return ok;
-    };
-    for (const rel of [...paths].sort()) {
-      if (/[\n"\\]/.test(rel) || !plainDir(path.posix.dirname(rel))) return undefined;
-      const st = fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false });
-      if (st === undefined) {
-        parts.push(Buffer.from(`D ${rel}\n`));
-        continue;
-      }
-      if (!st.isFile() || (st.mode & 0o111) !== 0) return undefined;
-      const data = fs.readFileSync(path.join(this.workDir, rel));
-      parts.push(Buffer.from(`M 100644 inline ${rel}\ndata ${data.length}\n`), data, Buffer.from('\n'));
-    }
-    parts.push(Buffer.from('done\n'));
-    await this.git(['fast-import', '--quiet', '--done', '--force', '--date-format=raw'], { input: Buffer.concat(parts) });
-    const [commit, tree] = (await this.git(['rev-parse', DIRECT_REF, `${DIRECT_REF}^{tree}`])).stdout.trim().split('\n');
-    return { commit, tree };
-  }
-
-  /** Brings the index's entries of these paths up to the files (hashing them; a missing file's entry goes). */
-  private async updateIndex(paths: ReadonlySet<string>): Promise<void> {
-    await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
-  }
-
   /** Stages the reported paths (or, unknown, the whole output root) and writes the index's tree. */
   private async stage(paths: ReadonlySet<string> | undefined): Promise<string> {
     if (paths === undefined) {
@@ -398,7 +332,8 @@ export class GitWorkspace {
       // Many files (a first publish, a fleet-wide change): their blobs go into one pack through
       // fast-import instead of one loose object file each; update-index then only hashes them.
       if (paths.size >= PACK_MIN_FILES) await this.packBlobs([...paths]);
-      await this.updateIndex(paths);
+      // Hashes and stores the files that exist, drops the entries of those that do not.
+      await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
     }
     return (await this.git(['write-tree'])).stdout.trim();
   }
@@ -481,7 +416,7 @@ export class GitWorkspace {
     }
   }
 
-  private git(args: readonly string[], opts: { input?: string | Buffer; allowFail?: boolean } = {}): Promise<GitRun> {
+  private git(args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<GitRun> {
     return runGit(this.workDir, args, { ...opts, config: this.config });
   }
 
