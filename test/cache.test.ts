@@ -118,6 +118,39 @@ describe('output cache: unchanged documents are neither validated nor rendered',
     expect(fs.readFileSync(path.join(out, r.written[0]), 'utf8')).toContain('NEW/PAIR');
   });
 
+  it('a run that changed a few entries appends them to a journal; the next run replays it; a torn or foreign line is ignored', async () => {
+    const out = await settledTree(docs);
+    const real = fs.realpathSync(out);
+    const file = fs.readdirSync(cacheDir).map((f) => path.join(cacheDir, f)).find((f) => f.endsWith('.json') && JSON.parse(fs.readFileSync(f, 'utf8')).outDir === real)!;
+    const base = fs.readFileSync(file, 'utf8');
+    const log = () => (fs.existsSync(`${file}.log`) ? fs.readFileSync(`${file}.log`, 'utf8').trim().split('\n').filter(Boolean) : []);
+    const before = log().length;
+    const changed = clone(docs);
+    const bot = enabledBot(changed, 5);
+    bot.config = { ...bot.config, symbol: 'JOURNAL/PAIR' };
+    await synthesize(changed, { outDir: out, settings, cache });
+    // The file is untouched; one line names the changed bot's entry.
+    expect(fs.readFileSync(file, 'utf8')).toBe(base);
+    const lines = log();
+    expect(lines).toHaveLength(before + 1);
+    const line = JSON.parse(lines[before]);
+    expect(line.epoch).toBe(JSON.parse(base).epoch);
+    expect(Object.keys(line.entries)).toEqual([expect.stringMatching(new RegExp(`/bot-${bot.id}\\.yaml$`))]);
+    await sleep(40);
+    // Replayed: the changed bot is known from its new document (nothing rendered); its entry was
+    // racy when written (just rendered), so it is verified once more and then kept.
+    await synthesize(clone(changed), { outDir: out, settings, cache });
+    await sleep(40);
+    const again = await synthesize(clone(changed), { outDir: out, settings, cache });
+    expect(again.fleet.specs).toEqual([]);
+    expect(again.written).toEqual([]);
+    // A torn last line and a line of another epoch change nothing.
+    fs.appendFileSync(`${file}.log`, JSON.stringify({ epoch: 'not-this-file', generation: 999, entries: Object.fromEntries([...readTree(out).keys()].map((k) => [k, null])) }) + '\n{"epoch":');
+    const torn = await synthesize(clone(changed), { outDir: out, settings, cache });
+    expect(torn.fleet.specs).toEqual([]);
+    expect(torn.written).toEqual([]);
+  });
+
   it('a file edited by hand is rendered again and restored', async () => {
     const out = await settledTree(docs);
     const before = readTree(out);
