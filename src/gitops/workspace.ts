@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, FleetsynthError } from '../errors';
+import { FileState, LooseObjectWriter, applyToTree, writeCommit } from './objects';
 
 /** Where and how to publish. */
 export interface WorkspaceOptions {
@@ -120,6 +121,10 @@ const GIT_TIMEOUT_MS = 10 * 60 * 1000;
  */
 const STATE_FILE = 'fleetsynth-state.json';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** Up to this many changed files, a commit's objects are written in-process (objects.ts), not through the index. */
+const DIRECT_MAX_FILES = 100;
+/** Set, git takes the commit's identity or date from them: such commits go through commit-tree. */
+const GIT_IDENTITY_ENV = ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_DATE', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_DATE'];
 /** From this many changed files on, blobs are written as one pack (fast-import) rather than loose objects. */
 const PACK_MIN_FILES = 200;
 /** Variables that would point our git commands at another repository (set when running inside a git hook). */
@@ -266,25 +271,32 @@ export class GitWorkspace {
           return { pushed: false, attempts: attempt };
         }
         opts.onPhase?.('commit');
+        const tipTree = tip ? (this.tipTree?.commit === tip ? this.tipTree.tree : undefined) ?? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
         let tree: string;
+        // A few reported files (a live-service event): objects written in-process on top of the
+        // tip's tree; the index catches up after the push, off the event → commit path.
+        let direct = false;
         try {
-          tree = await this.stage(reports ? reported : undefined);
+          const d = reports && tip ? await this.directTree(tipTree, reported) : undefined;
+          direct = d !== undefined;
+          tree = d ?? (await this.stage(reports ? reported : undefined));
         } catch (e) {
           await this.resetFully(tip);
           throw e;
         }
-        const tipTree = tip ? (this.tipTree?.commit === tip ? this.tipTree.tree : undefined) ?? (await this.git(['rev-parse', `${tip}^{tree}`])).stdout.trim() : EMPTY_TREE;
         if (tree === tipTree) {
           // The index holds the tip's tree again (the render rewrote files with the same bytes).
+          if (direct) await this.catchUpIndex(reported, tip);
           this.writeState(tip);
           return { pushed: false, attempts: attempt, message };
         }
-        const commit = (
-          await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' })
-        ).stdout.trim();
+        const commit = direct
+          ? writeCommit(this.objects(), { tree, parent: tip, author: this.opts.author ?? DEFAULT_AUTHOR, message })
+          : (await this.git(['commit-tree', tree, ...(tip ? ['-p', tip] : []), '-F', '-'], { input: message.endsWith('\n') ? message : message + '\n' })).stdout.trim();
         opts.onPhase?.('push');
         const dest = `refs/heads/${this.opts.branch}`;
         const push = await this.git(['push', '--no-verify', `--force-with-lease=${dest}:${tip}`, 'origin', `${commit}:${dest}`], { allowFail: true });
+        if (direct) await this.catchUpIndex(reported, commit);
         // The index holds the commit's tree: the local branch (and, once pushed, the tracking ref) say so.
         const moved = [`update ${dest} ${commit}`, ...(push.code === 0 ? [`update refs/remotes/origin/${this.opts.branch} ${commit}`] : [])];
         await this.git(['update-ref', '--stdin'], { input: moved.join('\n') + '\n' });
@@ -340,6 +352,45 @@ export class GitWorkspace {
       await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
     }
     return (await this.git(['write-tree'])).stdout.trim();
+  }
+
+  /**
+   * The tree of `tipTree` with the reported files as they are on disk, its objects written
+   * in-process (objects.ts), or undefined where the index must do it: many files, a path that is
+   * not a regular file or gone, identity from the environment, a SHA-256 repository.
+   */
+  private async directTree(tipTree: string, repoPaths: ReadonlySet<string>): Promise<string | undefined> {
+    if (repoPaths.size === 0 || repoPaths.size > DIRECT_MAX_FILES || tipTree.length !== 40) return undefined;
+    const author = this.opts.author ?? DEFAULT_AUTHOR;
+    if (GIT_IDENTITY_ENV.some((k) => process.env[k] !== undefined) || /[<>\n\0]/.test(author.name + author.email)) return undefined;
+    if (!fs.statSync(path.join(this.workDir, '.git'), { throwIfNoEntry: false })?.isDirectory()) return undefined;
+    const changes = new Map<string, FileState>();
+    for (const rel of repoPaths) {
+      const st = fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false });
+      if (st === undefined) changes.set(rel, null);
+      else if (st.isFile()) changes.set(rel, { data: fs.readFileSync(path.join(this.workDir, rel)), mode: st.mode & 0o100 ? '100755' : '100644' });
+      else return undefined;
+    }
+    try {
+      return await applyToTree(tipTree, changes, (names) => catRawObjects(this.workDir, names), this.objects());
+    } catch (e) {
+      if (e instanceof GitError) throw e;
+      // A file where the base has a directory (or the reverse): the index knows how.
+      return undefined;
+    }
+  }
+
+  private objects(): LooseObjectWriter {
+    return new LooseObjectWriter(path.join(this.workDir, '.git', 'objects'));
+  }
+
+  /** After a direct commit: the index takes the reported files (their blobs exist), or the working copy is reset onto `commit`. */
+  private async catchUpIndex(repoPaths: ReadonlySet<string>, commit: string): Promise<void> {
+    try {
+      await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...repoPaths].join('\0') + '\0' });
+    } catch {
+      await this.resetFully(commit);
+    }
   }
 
   /** Writes the blobs of the regular files among `repoPaths` into one pack (`git fast-import`), streamed. */
@@ -619,10 +670,20 @@ export class GitWorkspace {
  * undefined for a name that does not resolve to a blob.
  */
 export function catFiles(cwd: string, names: readonly string[]): Promise<(string | undefined)[]> {
+  return catObjects(cwd, names, (type, bytes) => (type === 'blob' ? bytes.toString('utf8') : undefined));
+}
+
+/** Raw objects by name (trees, blobs, …); undefined for a name that does not resolve. */
+export function catRawObjects(cwd: string, names: readonly string[]): Promise<({ type: string; data: Buffer } | undefined)[]> {
+  return catObjects(cwd, names, (type, bytes) => ({ type, data: Buffer.from(bytes) }));
+}
+
+/** One `git cat-file --batch` over `names`; each object found is handed to `take` (its bytes are only valid during the call). */
+function catObjects<T>(cwd: string, names: readonly string[], take: (type: string, bytes: Buffer) => T | undefined): Promise<(T | undefined)[]> {
   if (names.length === 0) return Promise.resolve([]);
   return new Promise((resolve, reject) => {
     const child = spawn('git', ['cat-file', '--batch'], { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: (string | undefined)[] = [];
+    const out: (T | undefined)[] = [];
     let buf: Buffer = Buffer.alloc(0);
     let stderr = '';
     let failed = false;
@@ -648,7 +709,7 @@ export function catFiles(cwd: string, names: readonly string[]): Promise<(string
         const size = Number(parts[parts.length - 1]);
         if (!Number.isFinite(size)) return fail(new GitError(['cat-file', '--batch'], null, `unexpected output ${header}`));
         if (buf.length < nl + 1 + size + 1) return;
-        out.push(parts[1] === 'blob' ? buf.toString('utf8', nl + 1, nl + 1 + size) : undefined);
+        out.push(take(parts[1], buf.subarray(nl + 1, nl + 1 + size)));
         buf = buf.subarray(nl + 1 + size + 1);
       }
     });
