@@ -152,6 +152,15 @@ async function main(): Promise<void> {
     const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const latencies: number[] = [];
     const warmup = 3;
+    // FLEETSYNTH_BENCH_PROFILE=<file>: a CPU profile of this process over the sequential events only.
+    const profileFile = process.env.FLEETSYNTH_BENCH_PROFILE;
+    const inspector = profileFile ? new (require('node:inspector') as typeof import('node:inspector')).Session() : undefined;
+    const post = (method: string) => new Promise<unknown>((res, rej) => inspector!.post(method, (e, r) => (e ? rej(e) : res(r))));
+    if (inspector) {
+      inspector.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+    }
     for (let i = 0; i < events + warmup; i++) {
       const bot = enabled[Math.floor(rand() * enabled.length)] as unknown as { id: string; config: Record<string, unknown>; custom: unknown };
       const before = fs.readFileSync(refFile, 'utf8').trim();
@@ -162,6 +171,11 @@ async function main(): Promise<void> {
       const end = await moved;
       if (i >= warmup) latencies.push(end - start);
       await new Promise((r) => setTimeout(r, 20 + rand() * 80));
+    }
+    if (inspector) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      fs.writeFileSync(profileFile!, JSON.stringify(profile));
+      inspector.disconnect();
     }
     const shas = git(repo, 'rev-list', `-n`, String(events), 'main').trim().split('\n');
     const filesPerCommit = shas.map((sha) => git(repo, 'diff-tree', '--no-commit-id', '--name-only', '-r', sha).trim().split('\n').length);

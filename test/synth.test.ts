@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FleetDocuments } from '../src/model/document';
 import { DEFAULT_SETTINGS } from '../src/settings';
@@ -199,5 +200,30 @@ describe('synthesize', () => {
     expect(text).toContain('value: nats://n:4222');
     expect(text).toContain('name: MINIO_LOGS_BUCKET');
     expect(r.errors).toEqual([]);
+  });
+});
+
+describe('findBotFiles', () => {
+  const { findBotFiles, listBotFiles } = require('../src/synth/writer') as typeof import('../src/synth/writer');
+  test('finds what listBotFiles lists for the ids, in any shard and of either kind; refuses a link', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetsynth-find-'));
+    try {
+      const put = (rel: string) => {
+        fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+        fs.writeFileSync(path.join(out, rel), 'x\n');
+      };
+      for (const rel of ['bots/shard-00/bot-a.yaml', 'bots/shard-01/bot-a.yaml', 'bots/shard-01/schedule-b-2.yaml', 'bots/shard-02/bot-c.yaml', 'bots/shard-02/notes.txt']) put(rel);
+      const ids = new Set(['a', 'b-2', 'missing', 'Not Valid']);
+      const byPath = (xs: Array<{ relPath: string }>) => [...xs].sort((x, y) => (x.relPath < y.relPath ? -1 : 1));
+      const expected = byPath(listBotFiles(out, { remember: false }).filter((f) => ids.has(f.id)));
+      expect(expected).toHaveLength(3);
+      expect(byPath(findBotFiles(out, ids))).toEqual(expected);
+      expect(findBotFiles(path.join(out, 'nowhere'), ids)).toEqual([]);
+      fs.symlinkSync('/etc/hostname', path.join(out, 'bots/shard-02/bot-d.yaml'));
+      expect(() => findBotFiles(out, ['d'])).toThrow(/symbolic link/);
+      expect(findBotFiles(out, ['c'])).toEqual([{ relPath: 'bots/shard-02/bot-c.yaml', id: 'c' }]);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 });

@@ -10,7 +10,10 @@ import type { BatchItem, BatchTask } from './batch';
 import { CACHE_MIN_BATCH, CacheOptions, OutputCache } from './cache';
 import type { BotRenderer } from './render';
 import { BOTS_DIR, botFilePath, shardName } from './shard';
-import { FileStamp, assertPlainOutputTree, isManagedFile, listBotFiles, writeIfChanged, writeStamped } from './writer';
+import { FileStamp, assertPlainOutputTree, findBotFiles, isManagedFile, listBotFiles, writeIfChanged, writeStamped } from './writer';
+
+/** Up to this many ids, a render over chosen ids looks their files up instead of listing every shard. */
+const FIND_MAX_IDS = 64;
 
 /**
  * Every shard directory holds this file, so a shard whose last bot is removed still exists in Git:
@@ -128,7 +131,8 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const only = opts.onlyIds;
   const specs = only ? fleet.specs.filter((s) => only.has(s.id)) : fleet.specs;
   assertPlainOutputTree(opts.outDir, [BOTS_DIR, PLATFORM_DIR]);
-  const existingFiles = listBotFiles(opts.outDir, { remember: !opts.cache?.off });
+  // A few ids (a live resync): their files only; else the listing (remembered per shard).
+  const existingFiles = only && only.size <= FIND_MAX_IDS ? findBotFiles(opts.outDir, only) : listBotFiles(opts.outDir, { remember: !opts.cache?.off });
   const existing = new Set(existingFiles.map((f) => f.relPath));
   const items = await renderSpecs(specs, existing, opts, write);
   // Bots the output cache vouches for (see cache.ts): their files stay as they are.

@@ -76,6 +76,40 @@ export function listBotFiles(outDir: string, opts: { readonly remember?: boolean
   return out;
 }
 
+/**
+ * The bot files of these ids only, wherever they are (any shard directory, either kind): what
+ * listBotFiles would list for them, found with a few `lstat`s per shard instead of reading every
+ * shard (a live resync of one bot in a 50,000-bot tree). A link named like one is refused.
+ */
+export function findBotFiles(outDir: string, ids: Iterable<string>): ExistingBotFile[] {
+  let shards: fs.Dirent[];
+  try {
+    shards = fs.readdirSync(path.join(outDir, BOTS_DIR), { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const names: Array<{ n: string; id: string }> = [];
+  for (const id of ids) {
+    for (const kind of BOT_FILE_KINDS) {
+      const n = `${kind}-${id}.yaml`;
+      if (BOT_FILE_PATTERN.test(n)) names.push({ n, id });
+    }
+  }
+  const out: ExistingBotFile[] = [];
+  for (const shard of shards) {
+    if (!shard.isDirectory()) continue;
+    for (const { n, id } of names) {
+      const relPath = `${BOTS_DIR}/${shard.name}/${n}`;
+      const st = fs.lstatSync(path.join(outDir, relPath), { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) throw linkError(outDir, relPath);
+      if (st?.isFile()) out.push({ relPath, id });
+    }
+  }
+  return out;
+}
+const BOT_FILE_KINDS = ['bot', 'schedule'] as const;
+
 interface ShardListing {
   readonly mtimeMs: number;
   readonly ctimeMs: number;
