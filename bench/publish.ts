@@ -11,7 +11,7 @@
  *   npm run bench:publish -- --serve             also runs bench:serve at each size (event → pushed commit)
  *
  * Rows (the table of issue 17):
- *   synth, empty output dir        `fleetsynth synth --out <new dir>`: the same-run baseline
+ *   synth, empty output dir        `fleetsynth synth --out <new dir>`: the same-run baseline (median of --reps, each into a new dir)
  *   synth, nothing changed         the same synth again over its output
  *   publish, first publish         `fleetsynth publish` of the whole fleet into an empty bare repository
  *   publish, one bot changed       one bot's document changed (another bot each repetition)
@@ -162,7 +162,8 @@ function runSize(n: number, args: Args, work: string): SizeResult {
 
   const source = ['--source', fleetFile];
   const out = path.join(dir, 'synth-out');
-  const synthEmpty = step('synth, empty dir', fleetsynth(work, dir, ['synth', ...source, '--out', out]));
+  // The baseline every ratio divides by: a median too (one slow run would flatter every ratio).
+  const synthEmpty = repeat('synth, empty dir', (i) => fleetsynth(work, dir, ['synth', ...source, '--out', i === reps - 1 ? out : `${out}-${i}`]));
   const synthNoop = repeat('synth, no change', () => fleetsynth(work, dir, ['synth', ...source, '--out', out]));
   const publish = (file: string) => ['publish', '--source', file, '--repo', remote, '--work-dir', wd, '--path', 'dist'];
   const publishFirst = step('publish, first', fleetsynth(work, dir, publish(fleetFile)));
