@@ -74,6 +74,8 @@ export async function streamDiff(fleet: Fleet, settings: RenderSettings, listing
   let unchanged = 0;
   const hook = {
     module: hookModule(),
+    // Measured at 10,000 bots: peak RSS 318 → 294 MB, same time (a render with no hook keeps V8's default: it was slower with it).
+    youngGenerationMb: 8,
     // A copy: values read from a file are slices of its text, which they would keep alive (the
     // workers' entries come copied already).
     run: async (items: BatchItem[], input: unknown) => structuredClone(await chunkHook(items, input)),
