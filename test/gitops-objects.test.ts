@@ -137,3 +137,40 @@ test('a workspace commits a few reported files without the index, and the index 
   expect(same.pushed).toBe(false);
   expect(git(remote, ['rev-parse', 'main'])).toBe(r.commit);
 });
+
+test('housekeep packs the loose objects commits leave, and publishing goes on', async () => {
+  const remote = path.join(tmp, 'remote-hk.git');
+  git(tmp, ['init', '-q', '--bare', remote]);
+  const workDir = path.join(tmp, 'work-hk');
+  const w = new GitWorkspace({ repo: remote, branch: 'main', workDir, path: 'dist' });
+  const put = (out: string, rel: string, body: string) => {
+    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+    fs.writeFileSync(path.join(out, rel), body);
+  };
+  await w.publish(async (out, changes) => {
+    put(out, 'bots/shard-00/bot-a.yaml', 'a\n');
+    changes.changed(['bots/shard-00/bot-a.yaml']);
+    return 'first';
+  });
+  // 3,000 reachable loose objects (what many live-service commits leave).
+  const blobs = git(workDir, ['hash-object', '-w', '--stdin-paths'], Array.from({ length: 3000 }, (_, i) => {
+    const f = path.join(tmp, 'hk-blobs', `${i}.txt`);
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, `blob ${i}\n`);
+    return f;
+  }).join('\n') + '\n').split('\n');
+  const tree = git(workDir, ['mktree'], blobs.map((b, i) => `100644 blob ${b}\tf${i}`).join('\n') + '\n');
+  git(workDir, ['update-ref', 'refs/keep/hk', git(workDir, ['commit-tree', tree, '-m', 'keep'], undefined, { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' })]);
+  const count = () => Object.fromEntries(git(workDir, ['count-objects', '-v']).split('\n').map((l) => l.split(': ')).map(([k, v]) => [k, Number(v)]));
+  expect(count().count).toBeGreaterThan(3000);
+  await w.housekeep({ looseObjects: 256 });
+  expect(count().count).toBeLessThan(100);
+  expect(count()['in-pack']).toBeGreaterThan(3000);
+  const r = await w.publish(async (out, changes) => {
+    put(out, 'bots/shard-00/bot-a.yaml', 'a2\n');
+    changes.changed(['bots/shard-00/bot-a.yaml']);
+    return 'after gc';
+  });
+  expect(r.pushed).toBe(true);
+  expect(git(remote, ['show', 'main:dist/bots/shard-00/bot-a.yaml'])).toBe('a2');
+});

@@ -110,3 +110,23 @@ test('an event that fails on every delivery is terminated after maxDeliveries, l
     await stream.destroy();
   }
 });
+
+test('a full reconcile ends with git housekeeping of the working copy (loose objects packed once they pile up)', async () => {
+  const dir = tmpDir('fleetsynth-harden-serve-gc-');
+  const trace = path.join(dir, 'git-trace.txt');
+  // trace2's start events carry each command's whole argv (receive-pack's own gc has no -c).
+  process.env.GIT_TRACE2 = trace;
+  let serve: ServeHandle | undefined;
+  try {
+    const fleet = path.join(dir, 'fleet.json');
+    writeFleetFile(fleet, { bots: [botDoc('alpha')], bot_schedules: [] });
+    const repo = bareRepo(dir);
+    serve = await startServe(testServeOptions({ source: { file: fleet }, repo, dir }));
+    await waitFor(() => commits(repo).length === 1, 20000, 'first reconcile');
+    await waitFor(() => fs.existsSync(trace) && /gc\.auto=6700.* gc --auto/.test(fs.readFileSync(trace, 'utf8')), 10000, 'gc --auto after the reconcile');
+  } finally {
+    delete process.env.GIT_TRACE2;
+    await serve?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

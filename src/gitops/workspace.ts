@@ -319,6 +319,17 @@ export class GitWorkspace {
   }
 
   /**
+   * Packs loose objects once they pile up (`git gc --auto`: past ~6,700, in the foreground, under
+   * the workspace lock). Commits run with automatic gc off so none pauses on the hot path; each
+   * live-service commit leaves a blob and its trees loose (at 50,000 bots ~0.1 MB), so a long
+   * running `serve` calls this after every full reconcile. Unreachable objects (a rejected
+   * push's) go after git's usual two weeks.
+   */
+  async housekeep(opts: { readonly looseObjects?: number } = {}): Promise<void> {
+    await this.exclusive(() => this.git(['-c', `gc.auto=${opts.looseObjects ?? 6700}`, '-c', 'gc.autoDetach=false', '-c', 'maintenance.auto=false', 'gc', '--auto', '--quiet']));
+  }
+
+  /**
    * Texts of files under the output root as the index holds them — during a render, the commit it
    * renders on. Paths relative to the output root; a path not in the index is absent from the map.
    */

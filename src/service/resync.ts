@@ -60,6 +60,8 @@ export interface Publisher {
     render: (outDir: string, changes?: RenderChanges) => Promise<string | null>,
     opts?: { retries?: number; fetch?: FetchPolicy },
   ): Promise<{ commit?: string; pushed: boolean; attempts: number }>;
+  /** Packs the loose objects commits leave behind (GitWorkspace: `git gc --auto`); called after each full reconcile. */
+  housekeep?(): Promise<void>;
 }
 
 /** Options of {@link ResyncQueue}. */
@@ -418,6 +420,7 @@ export class ResyncQueue {
       this.take(c);
       if (c.refused) this.onRefused(c, c.refused);
       else this.onPublished(c, outcome);
+      if (c.full) await this.housekeep();
     } catch (e) {
       this.take(c); // a failed sync never reached the render: what is pending now is what failed
       this.onFailed(c, (e as Error).message);
@@ -575,6 +578,15 @@ export class ResyncQueue {
   }
 
   private rolloutNote?: string;
+
+  /** After a full reconcile: the working copy's loose objects packed when they pile up (a failure is only logged). */
+  private async housekeep(): Promise<void> {
+    try {
+      await this.opts.publisher.housekeep?.();
+    } catch (e) {
+      this.opts.logger.warn({ err: (e as Error).message }, 'git housekeeping failed; commits go on');
+    }
+  }
 
   /** Keeps the rollout for status and metrics, and sets the next check while it is rolling. */
   private noteRollout(state: RolloutState | undefined, notes: readonly string[]): void {

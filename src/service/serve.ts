@@ -485,8 +485,9 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
  * render's `changes` is passed on: a render declared without it would get the workspace's
  * whole-tree reset before and `git add -A` after (~0.3 s per commit at 50,000 files).
  */
-export function fencedPublisher(workspace: Pick<GitWorkspace, 'publish'>, gate: Pick<LeaderGate, 'assertLeading'>): Publisher {
+export function fencedPublisher(workspace: Pick<GitWorkspace, 'publish'> & Partial<Pick<GitWorkspace, 'housekeep'>>, gate: Pick<LeaderGate, 'assertLeading'>): Publisher {
   return {
+    ...(workspace.housekeep ? { housekeep: () => workspace.housekeep!() } : {}),
     publish: (render, o) =>
       workspace.publish(async (outDir, changes) => {
         gate.assertLeading('render into the GitOps working copy');
