@@ -174,3 +174,41 @@ test('housekeep packs the loose objects commits leave, and publishing goes on', 
   expect(r.pushed).toBe(true);
   expect(git(remote, ['show', 'main:dist/bots/shard-00/bot-a.yaml'])).toBe('a2');
 });
+
+test('a direct commit whose push is rejected renders again on the new remote (serve: fetch only on reject)', async () => {
+  const remote = path.join(tmp, 'remote-rej.git');
+  git(tmp, ['init', '-q', '--bare', remote]);
+  const put = (out: string, rel: string, body: string) => {
+    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+    fs.writeFileSync(path.join(out, rel), body);
+  };
+  const a = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'rej-a'), path: 'dist' });
+  const b = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'rej-b'), path: 'dist' });
+  const one = (rel: string, body: string) => async (out: string, changes: { changed(p: readonly string[]): void }) => {
+    put(out, rel, body);
+    changes.changed([rel]);
+    return `${rel} ${body.trim()}`;
+  };
+  await a.publish(one('bots/shard-00/bot-a.yaml', 'a1\n'));
+  await b.publish(one('bots/shard-00/bot-b.yaml', 'b1\n'), { fetch: 'on-reject' });
+  await a.publish(one('bots/shard-00/bot-a.yaml', 'a2\n'), { fetch: 'always' });
+  // b's working copy is a commit behind: its direct commit is rejected, then made on top of a2.
+  let renders = 0;
+  const r = await b.publish(async (out, changes) => {
+    renders++;
+    return one('bots/shard-00/bot-b.yaml', 'b2\n')(out, changes);
+  }, { fetch: 'on-reject' });
+  expect(r).toMatchObject({ pushed: true, attempts: 2 });
+  expect(renders).toBe(2);
+  expect(git(remote, ['show', 'main:dist/bots/shard-00/bot-a.yaml'])).toBe('a2');
+  expect(git(remote, ['show', 'main:dist/bots/shard-00/bot-b.yaml'])).toBe('b2');
+  expect(git(remote, ['log', '--format=%s', 'main']).split('\n')).toEqual([
+    'bots/shard-00/bot-b.yaml b2',
+    'bots/shard-00/bot-a.yaml a2',
+    'bots/shard-00/bot-b.yaml b1',
+    'bots/shard-00/bot-a.yaml a1',
+  ]);
+  const work = path.join(tmp, 'rej-b');
+  expect(git(work, ['status', '--porcelain', '--untracked-files=all'])).toBe('');
+  expect(git(work, ['write-tree'])).toBe(git(remote, ['rev-parse', 'main^{tree}']));
+});
