@@ -28,7 +28,7 @@ async function reference(docs: FleetDocuments, s: RenderSettings, base: DiffBase
   const scratch = fs.mkdtempSync(path.join(tmp, 'ref-'));
   const synth = await synthesize(docs, { outDir: 'dir' in base ? base.dir : scratch, settings: s, write: false, collect: true, workers: 0 });
   const label = 'dir' in base ? base.dir : `${base.ref}:${base.path}`;
-  return diffTrees(files, synth.files!, { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
+  return diffTrees(files, synth.files!, { base: label, failedIds: synth.keptIds, keepAll: !mayRemove(synth.fleet) });
 }
 
 /** A base tree with every case: base files the render does not produce, foreign files, a duplicate, a changed platform file. */
@@ -102,6 +102,18 @@ describe('streamed diff against a git base', () => {
       expect(text).not.toContain(ROTATED);
       for (const d of [...base.bots, ...base.bot_schedules] as Doc[]) expect(text).not.toContain(d.config.exchange.api_secret);
     }
+  });
+
+  test('a bot whose render leaks a secret keeps its file, as publish keeps it: kept, not removed', async () => {
+    const f = clone(base);
+    const bot = f.bots.find((b) => b.config.enabled !== false)!;
+    // A secret config value equal to public manifest text: the file is not written.
+    bot.config.api_token = bot.config.symbol;
+    const { diff, synth } = await diffRender({ docs: f as unknown as FleetDocuments, settings, base: gitBase(), workers: 1 });
+    expect(synth.errors.join('\n')).toContain(`bots/${bot.id}: the value of secret config key(s) api_token`);
+    expect(diff.entries.filter((e) => e.id === bot.id)).toEqual([]);
+    expect(diff.kept.some((p) => p.includes(bot.id))).toBe(true);
+    expect(diff).toEqual(await reference(f as unknown as FleetDocuments, settings, gitBase()));
   });
 
   test('renamed (moved) files: a shard count change is a path change, contents compared only when they differ', async () => {

@@ -168,6 +168,14 @@ describe('rollouts through publish', () => {
     const plain = await diffRender({ docs, settings: settingsWith('rt:1'), base, rollout: ro });
     expect(plain.diff.entries).toEqual([]);
     expect(plain.diff.rollout).toBeUndefined(); // no fleet-wide change: no rollout section
+    // A bot whose render leaks a secret keeps its file in publish: the diff says kept, not removed.
+    const leaky = JSON.parse(JSON.stringify(docs)) as { bots: Array<{ id: string; config: Record<string, unknown> }> };
+    const victim = leaky.bots.find((b) => b.config.enabled !== false)!;
+    victim.config.api_token = victim.config.symbol;
+    const leak = await diffRender({ docs: leaky as unknown as FleetDocuments, settings: settingsWith('rt:1'), base, rollout: ro });
+    expect(leak.synth.errors.join('\n')).toContain(`bots/${victim.id}: the value of secret config key(s) api_token`);
+    expect(leak.diff.entries.filter((e) => e.id === victim.id)).toEqual([]);
+    expect(leak.diff.kept.some((k) => k.includes(victim.id))).toBe(true);
 
     const { diff } = await diffRender({ docs, settings: settingsWith('rt:2'), base, rollout: ro });
     const p = diff.rollout!;

@@ -84,6 +84,7 @@ function mergeResults(rs: readonly SynthResult[]): SynthResult {
     errors: uniq(rs.map((r) => r.errors)),
     warnings: uniq(rs.map((r) => r.warnings)),
     markers: uniq(rs.map((r) => r.markers ?? [])).sort(),
+    keptIds: new Set(rs.flatMap((r) => [...(r.keptIds ?? [])])),
     ...(files ? { files } : {}),
   };
 }

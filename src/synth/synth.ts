@@ -97,6 +97,8 @@ export interface SynthResult {
   readonly files?: Map<string, string>;
   /** Shard marker files (`bots/<shard>/.fleetsynth-shard`) this run created or removed. */
   readonly markers?: string[];
+  /** Ids whose previous files stay: failed documents, and bots whose render failed or leaked a secret. */
+  readonly keptIds?: ReadonlySet<string>;
 }
 
 /** Every path under the output root a writing run created, rewrote or removed: what Git must stage. */
@@ -221,7 +223,7 @@ export async function synthesizeFleet(fleet: Fleet, opts: SynthOptions): Promise
   const warnings = fleet.warnings
     .filter((w) => !only || only.has(w.id))
     .map((w) => `${w.collection}/${w.id}: ${w.message}`);
-  return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files, markers };
+  return { fleet, objects, written: written.sort(), unchanged, removed: removed.sort(), kept: kept.sort(), foreign: foreign.sort(), errors, warnings, files, markers, keptIds: keepIds };
 }
 
 /** Writes the shard markers; returns the marker paths created or removed. */

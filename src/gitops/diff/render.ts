@@ -96,7 +96,8 @@ export async function diffRender(opts: DiffRenderOptions): Promise<{ diff: Fleet
     const synth = await synthesizeGroups(fleet, keyedGroups(opts.docs, opts.settings.configHashKey, plan.groups), render);
     const p = previewRollout(plan, allBotIds(fleet));
     const preview = p && blocked ? { ...p, blocked } : p;
-    const compared = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
+    // A bot whose render failed or leaked keeps its file in publish: kept here too, never "removed".
+    const compared = diffTrees(files, synth.files ?? new Map(), { base: label, failedIds: synth.keptIds ?? synth.fleet.failedIds, keepAll: !mayRemove(synth.fleet) });
     const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     return { diff, synth };
   } finally {

@@ -110,8 +110,11 @@ export async function streamDiff(fleet: Fleet, settings: RenderSettings, listing
   const unowned = unownedProblem(fleet);
   if (unowned) errors.push(unowned);
   let objects = 0;
+  // As in publish, a bot whose render failed or leaked keeps its file: kept, never "removed".
+  const keptIds = new Set(fleet.failedIds);
   for (const item of items) {
     const where = `${item.kind === 'realtime' ? 'bots' : 'bot_schedules'}/${item.id}`;
+    if (item.error !== undefined || item.status === 'leak') keptIds.add(item.id);
     if (item.error !== undefined) errors.push(`${where}: render failed: ${item.error}`);
     else if (item.status === 'leak') {
       errors.push(
@@ -137,10 +140,10 @@ export async function streamDiff(fleet: Fleet, settings: RenderSettings, listing
     const f = index.get(key);
     if (f) baseRest.delete(f.rel);
   }
-  const part = diffTrees(baseRest, platform, { base: opts.base, failedIds: fleet.failedIds, keepAll: fleet.unowned !== 0 });
+  const part = diffTrees(baseRest, platform, { base: opts.base, failedIds: keptIds, keepAll: fleet.unowned !== 0 });
   const diff = finishDiff([...entries, ...part.entries], [...part.kept], unchanged + part.summary.unchanged, { base: opts.base });
 
   const warnings = fleet.warnings.map((w) => `${w.collection}/${w.id}: ${w.message}`);
-  const synth: SynthResult = { fleet, objects, written: [], unchanged: 0, removed: [], kept: [], foreign: [], errors, warnings, markers: [] };
+  const synth: SynthResult = { fleet, objects, written: [], unchanged: 0, removed: [], kept: [], foreign: [], errors, warnings, markers: [], keptIds };
   return { diff, synth };
 }
