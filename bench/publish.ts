@@ -7,13 +7,13 @@
  *   npm run bench:publish -- --sizes 1000,10000,50000
  *   npm run bench:publish -- --50k               adds 50,000 (a first publish took 34 s before issue 17)
  *   npm run bench:publish -- --100k              adds 100,000 (opt-in: minutes, GBs)
- *   npm run bench:publish -- --reps 3            repetitions of the cheap rows (median reported)
+ *   npm run bench:publish -- --reps 3            repetitions of every row up to 10,000 documents (median reported; 50,000+: one run)
  *   npm run bench:publish -- --serve             also runs bench:serve at each size (event → pushed commit)
  *
  * Rows (the table of issue 17):
  *   synth, empty output dir        `fleetsynth synth --out <new dir>`: the same-run baseline (median of --reps, each into a new dir)
  *   synth, nothing changed         the same synth again over its output
- *   publish, first publish         `fleetsynth publish` of the whole fleet into an empty bare repository
+ *   publish, first publish         `fleetsynth publish` of the whole fleet into an empty bare repository (each repetition a new one)
  *   publish, one bot changed       one bot's document changed (another bot each repetition)
  *   publish, nothing changed       the same source again
  *   diff --base HEAD, runtime image `fleetsynth diff --base HEAD --runtime-image <new>` in a clone of
@@ -166,7 +166,20 @@ function runSize(n: number, args: Args, work: string): SizeResult {
   const synthEmpty = repeat('synth, empty dir', (i) => fleetsynth(work, dir, ['synth', ...source, '--out', i === reps - 1 ? out : `${out}-${i}`]));
   const synthNoop = repeat('synth, no change', () => fleetsynth(work, dir, ['synth', ...source, '--out', out]));
   const publish = (file: string) => ['publish', '--source', file, '--repo', remote, '--work-dir', wd, '--path', 'dist'];
-  const publishFirst = step('publish, first', fleetsynth(work, dir, publish(fleetFile)));
+  // A first publish into an empty bare repository and a fresh working copy each repetition; the
+  // last one's repository is the one the rows below work on.
+  const publishFirst = repeat('publish, first', (i) => {
+    if (i < reps - 1) {
+      const r = path.join(dir, `remote-${i}.git`);
+      fs.mkdirSync(r);
+      git(r, 'init', '-q', '--bare', '-b', 'main');
+      const m = fleetsynth(work, dir, ['publish', '--source', fleetFile, '--repo', r, '--work-dir', path.join(dir, `work-${i}`), '--path', 'dist']);
+      fs.rmSync(r, { recursive: true, force: true });
+      fs.rmSync(path.join(dir, `work-${i}`), { recursive: true, force: true });
+      return m;
+    }
+    return fleetsynth(work, dir, publish(fleetFile));
+  });
   const botFiles = git(remote, 'ls-tree', '-r', '--name-only', 'main').split('\n').filter((l) => /^dist\/bots\/.*\.yaml$/.test(l)).length;
   // One bot's document changes; another bot each repetition, every one enabled and realtime.
   const enabled = (docs.bots as { id: string; config: Record<string, unknown> }[]).filter((b) => b.config.enabled !== false);
@@ -185,8 +198,7 @@ function runSize(n: number, args: Args, work: string): SizeResult {
 
   const clone = path.join(dir, 'clone');
   spawnSync('git', ['clone', '-q', remote, clone]);
-  const diffImage = step(
-    'diff, runtime image',
+  const diffImage = repeat('diff, runtime image', () =>
     fleetsynth(work, clone, ['diff', ...source, '--base', 'HEAD', '--out', 'dist', '--runtime-image', 'ghcr.io/the0/runtime:bench-new', '--config', noRollout], [0, 2]),
   );
   const summary = fs.readFileSync(path.join(work, 'stdout.txt'), 'utf8').split('\n')[0];
