@@ -39,6 +39,8 @@ function gitTree(dir: string, changes: Map<string, FileState>): string {
   return git(dir, ['write-tree']);
 }
 
+/** `git status` must not refresh the index's stat data (which would hide entries written without it). */
+const NO_INDEX_WRITE = { GIT_OPTIONAL_LOCKS: '0' };
 const text = (s: string): FileState => ({ data: Buffer.from(s), mode: '100644' });
 
 test('changed, added, removed and emptied paths give the tree git writes, in git order', async () => {
@@ -211,4 +213,61 @@ test('a direct commit whose push is rejected renders again on the new remote (se
   const work = path.join(tmp, 'rej-b');
   expect(git(work, ['status', '--porcelain', '--untracked-files=all'])).toBe('');
   expect(git(work, ['write-tree'])).toBe(git(remote, ['rev-parse', 'main^{tree}']));
+});
+
+test('many files: blobs packed by parallel fast-imports, the index takes their ids; later changes, removals and a clean status', async () => {
+  const remote = path.join(tmp, 'remote-many.git');
+  git(tmp, ['init', '-q', '--bare', remote]);
+  const workDir = path.join(tmp, 'work-many');
+  const w = new GitWorkspace({ repo: remote, branch: 'main', workDir, path: 'dist' });
+  const put = (out: string, rel: string, body: string) => {
+    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+    fs.writeFileSync(path.join(out, rel), body);
+  };
+  const rel = (i: number) => `bots/shard-0${i % 8}/bot-${i}.yaml`;
+  const trace = path.join(tmp, 'trace-many.txt');
+  process.env.GIT_TRACE2 = trace;
+  const first = await w.publish(async (out, changes) => {
+    const all = Array.from({ length: 2500 }, (_, i) => rel(i));
+    all.forEach((r, i) => put(out, r, `id: ${i}\nbody: ${'x'.repeat(i % 300)}\n`));
+    changes.changed(all);
+    return 'first';
+  }).finally(() => delete process.env.GIT_TRACE2);
+  expect(first.pushed).toBe(true);
+  // Packed by more than one fast-import on a machine with more than one core; not hashed again by update-index --add.
+  const starts = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => / start .*fast-import/.test(l));
+  expect(starts.length).toBe(Math.min(require('node:os').availableParallelism(), 2));
+  expect(fs.readFileSync(trace, 'utf8')).toMatch(/update-index -z --index-info/);
+  expect(git(remote, ['ls-tree', '-r', '--name-only', 'main']).split('\n')).toHaveLength(2500);
+  expect(git(remote, ['show', `main:dist/${rel(1234)}`])).toBe(`id: 1234\nbody: ${'x'.repeat(1234 % 300)}`);
+  expect(git(workDir, ['status', '--porcelain', '--untracked-files=all'], undefined, NO_INDEX_WRITE)).toBe('');
+  // 300 changed, 50 removed, 10 added: still through fast-import (≥ 200 files).
+  const second = await w.publish(async (out, changes) => {
+    const touched: string[] = [];
+    for (let i = 0; i < 300; i++) (put(out, rel(i), `id: ${i}\nchanged: true\n`), touched.push(rel(i)));
+    for (let i = 300; i < 350; i++) (fs.rmSync(path.join(out, rel(i))), touched.push(rel(i)));
+    for (let i = 5000; i < 5010; i++) (put(out, rel(i), `id: ${i}\n`), touched.push(rel(i)));
+    changes.changed(touched);
+    return 'second';
+  });
+  expect(second.pushed).toBe(true);
+  const names = new Set(git(remote, ['ls-tree', '-r', '--name-only', 'main']).split('\n'));
+  expect(names.size).toBe(2500 - 50 + 10);
+  expect(names.has(`dist/${rel(320)}`)).toBe(false);
+  expect(git(remote, ['show', `main:dist/${rel(7)}`])).toBe('id: 7\nchanged: true');
+  expect(git(remote, ['show', `main:dist/${rel(5003)}`])).toBe('id: 5003');
+  expect(git(workDir, ['status', '--porcelain', '--untracked-files=all'], undefined, NO_INDEX_WRITE)).toBe('');
+  expect(git(workDir, ['write-tree'])).toBe(git(remote, ['rev-parse', 'main^{tree}']));
+  git(workDir, ['fsck', '--strict', '--no-dangling']);
+  // Another writer changes files whose index entries came from fast-import (no stat data): the
+  // next sync moves the working copy onto them (two-way read-tree) and leaves it clean.
+  const other = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'work-many-other'), path: 'dist' });
+  await other.publish(async (out, changes) => {
+    put(out, rel(1000), 'id: 1000\nfrom: the other writer\n');
+    changes.changed([rel(1000)]);
+    return 'other';
+  });
+  await w.sync();
+  expect(fs.readFileSync(path.join(workDir, 'dist', rel(1000)), 'utf8')).toBe('id: 1000\nfrom: the other writer\n');
+  expect(git(workDir, ['status', '--porcelain', '--untracked-files=all'], undefined, NO_INDEX_WRITE)).toBe('');
 });

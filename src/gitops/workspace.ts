@@ -362,11 +362,19 @@ export class GitWorkspace {
     if (paths === undefined) {
       await this.git(['add', '-A', '--', this.repoPath]);
     } else if (paths.size > 0) {
-      // Many files (a first publish, a fleet-wide change): their blobs go into one pack through
-      // fast-import instead of one loose object file each; update-index then only hashes them.
-      if (paths.size >= PACK_MIN_FILES) await this.packBlobs([...paths]);
+      let rest = [...paths];
+      if (paths.size >= PACK_MIN_FILES) {
+        // Many files (a first publish, a fleet-wide change): their blobs go into packs through
+        // fast-import instead of one loose object file each, and the index takes the blob ids
+        // fast-import reports (no second read and hash of every file; an entry without stat data
+        // is compared by content when git next looks at that file).
+        const packed = await this.packBlobs(rest);
+        const info = [...packed].map(([rel, b]) => `${b.mode} ${b.sha}\t${rel}`);
+        if (info.length > 0) await this.git(['update-index', '-z', '--index-info'], { input: info.join('\0') + '\0' });
+        rest = rest.filter((p) => !packed.has(p));
+      }
       // Hashes and stores the files that exist, drops the entries of those that do not.
-      await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...paths].join('\0') + '\0' });
+      if (rest.length > 0) await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: rest.join('\0') + '\0' });
     }
     return (await this.git(['write-tree'])).stdout.trim();
   }
@@ -413,19 +421,25 @@ export class GitWorkspace {
   /**
    * Writes the blobs of the regular files among `repoPaths` into packs (`git fast-import`,
    * streamed): one process per core for many files, each on a contiguous share of the paths
-   * (similar files stay together for its deltas). 9,008 files: 0.95 → 0.44 s on 2 cores.
+   * (similar files stay together for its deltas). 9,008 files: 0.92 → 0.67 s on 2 cores.
+   * Returns each packed file's mode and blob id (what `update-index --index-info` takes).
    */
-  private async packBlobs(repoPaths: readonly string[]): Promise<void> {
+  private async packBlobs(repoPaths: readonly string[]): Promise<Map<string, { mode: string; sha: string }>> {
     const n = Math.max(1, Math.min(os.availableParallelism(), Math.floor(repoPaths.length / PACK_FILES_PER_PROCESS)));
     const size = Math.ceil(repoPaths.length / n);
     const parts = Array.from({ length: n }, (_, i) => repoPaths.slice(i * size, (i + 1) * size));
-    await Promise.all(parts.map((part) => this.packBlobsOnce(part)));
+    const out = new Map<string, { mode: string; sha: string }>();
+    const results = await Promise.all(parts.map((part, i) => this.packBlobsOnce(part, i)));
+    for (const r of results) for (const [rel, b] of r) out.set(rel, b);
+    return out;
   }
 
-  /** One `git fast-import` over `repoPaths`. */
-  private packBlobsOnce(repoPaths: readonly string[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: this.workDir, env: gitEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
+  /** One `git fast-import` over `repoPaths` (`k` names its marks file). */
+  private packBlobsOnce(repoPaths: readonly string[], k: number): Promise<Map<string, { mode: string; sha: string }>> {
+    const marksFile = path.join(this.workDir, '.git', `fleetsynth-marks-${process.pid}-${k}`);
+    const fed: Array<{ rel: string; mode: string }> = [];
+    return new Promise<void>((resolve, reject) => {
+      const child = spawn('git', ['fast-import', '--quiet', '--done', `--export-marks=${marksFile}`], { cwd: this.workDir, env: gitEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
       let settled = false;
       const done = (e?: Error) => {
@@ -458,7 +472,8 @@ export class GitWorkspace {
             const st = fs.lstatSync(abs, { throwIfNoEntry: false });
             if (!st?.isFile()) continue;
             const data = fs.readFileSync(abs);
-            batch.push(Buffer.from(`blob\ndata ${data.length}\n`), data, NEWLINE);
+            fed.push({ rel, mode: st.mode & 0o100 ? '100755' : '100644' });
+            batch.push(Buffer.from(`blob\nmark :${fed.length}\ndata ${data.length}\n`), data, NEWLINE);
             bytes += data.length;
             if (bytes >= 1 << 20) await flush();
           }
@@ -468,7 +483,17 @@ export class GitWorkspace {
           done(e as Error);
         }
       })();
-    });
+    })
+      .then(() => {
+        const out = new Map<string, { mode: string; sha: string }>();
+        for (const line of fs.readFileSync(marksFile, 'utf8').split('\n')) {
+          const m = /^:(\d+) ([0-9a-f]{40,64})$/.exec(line);
+          const f = m ? fed[Number(m[1]) - 1] : undefined;
+          if (f) out.set(f.rel, { mode: f.mode, sha: m![2] });
+        }
+        return out;
+      })
+      .finally(() => fs.rmSync(marksFile, { force: true }));
   }
 
   /** After a render that publishes nothing: puts back what it wrote (only those paths when known). */
