@@ -248,6 +248,9 @@ test('many files: blobs packed by parallel fast-imports, the index takes their i
     for (let i = 300; i < 350; i++) (fs.rmSync(path.join(out, rel(i))), touched.push(rel(i)));
     for (let i = 5000; i < 5010; i++) (put(out, rel(i), `id: ${i}\n`), touched.push(rel(i)));
     changes.changed(touched);
+    // Packing starts at changed(); a file rewritten after it was packed (same size) is hashed again.
+    await new Promise((r) => setTimeout(r, 300));
+    put(out, rel(8), 'id: 8\nchanged: TRUE\n');
     return 'second';
   });
   expect(second.pushed).toBe(true);
@@ -255,6 +258,7 @@ test('many files: blobs packed by parallel fast-imports, the index takes their i
   expect(names.size).toBe(2500 - 50 + 10);
   expect(names.has(`dist/${rel(320)}`)).toBe(false);
   expect(git(remote, ['show', `main:dist/${rel(7)}`])).toBe('id: 7\nchanged: true');
+  expect(git(remote, ['show', `main:dist/${rel(8)}`])).toBe('id: 8\nchanged: TRUE');
   expect(git(remote, ['show', `main:dist/${rel(5003)}`])).toBe('id: 5003');
   expect(git(workDir, ['status', '--porcelain', '--untracked-files=all'], undefined, NO_INDEX_WRITE)).toBe('');
   expect(git(workDir, ['write-tree'])).toBe(git(remote, ['rev-parse', 'main^{tree}']));

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, FleetsynthError } from '../errors';
 import { FileState, LooseObjectWriter, applyToTree, writeCommit } from './objects';
+import { settled } from '../synth/writer';
 
 /** Where and how to publish. */
 export interface WorkspaceOptions {
@@ -121,6 +122,8 @@ const GIT_TIMEOUT_MS = 10 * 60 * 1000;
  */
 const STATE_FILE = 'fleetsynth-state.json';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** Blobs fast-import packed: each file's mode and blob id, and its stamp when it was read. */
+type PackedBlobs = Map<string, { mode: string; sha: string; size: number; mtimeMs: number; ino: number; readAt: number }>;
 /** Up to this many changed files, a commit's objects are written in-process (objects.ts), not through the index (each touched shard tree is rewritten whole: for many files the index is faster). */
 const DIRECT_MAX_FILES = 8;
 /** Set, git takes the commit's identity or date from them: such commits go through commit-tree. */
@@ -254,10 +257,18 @@ export class GitWorkspace {
         let message: string | null;
         const reported = new Set<string>();
         let reports = false;
+        // Many files reported at once (a first publish, a wave): their blobs are packed while the
+        // render goes on (publish compares them meanwhile); staging checks they are unchanged.
+        let prepacked: Promise<PackedBlobs> | undefined;
         const changes: RenderChanges = {
           changed: (paths) => {
             reports = true;
-            for (const p of paths) reported.add(this.repoRelative(p));
+            const repoPaths = [...paths].map((p) => this.repoRelative(p));
+            for (const p of repoPaths) reported.add(p);
+            if (!prepacked && repoPaths.length >= PACK_MIN_FILES) {
+              prepacked = this.packBlobs(repoPaths);
+              prepacked.catch(() => undefined); // awaited (and its error thrown) when staging
+            }
           },
         };
         this.markDirty();
@@ -266,10 +277,12 @@ export class GitWorkspace {
           opts.onPhase?.('render');
           message = await render(this.outDir, changes);
         } catch (e) {
+          await prepacked?.catch(() => undefined);
           await this.resetFully(tip);
           throw e;
         }
         if (message === null) {
+          await prepacked?.catch(() => undefined);
           await this.undoRender(tip, reports ? reported : undefined);
           return { pushed: false, attempts: attempt };
         }
@@ -280,10 +293,11 @@ export class GitWorkspace {
         // tip's tree; the index catches up after the push, off the event → commit path.
         let direct = false;
         try {
-          const d = reports && tip ? await this.directTree(tipTree, reported) : undefined;
+          const d = reports && tip && !prepacked ? await this.directTree(tipTree, reported) : undefined;
           direct = d !== undefined;
-          tree = d ?? (await this.stage(reports ? reported : undefined));
+          tree = d ?? (await this.stage(reports ? reported : undefined, prepacked));
         } catch (e) {
+          await prepacked?.catch(() => undefined);
           await this.resetFully(tip);
           throw e;
         }
@@ -358,17 +372,28 @@ export class GitWorkspace {
   }
 
   /** Stages the reported paths (or, unknown, the whole output root) and writes the index's tree. */
-  private async stage(paths: ReadonlySet<string> | undefined): Promise<string> {
+  private async stage(paths: ReadonlySet<string> | undefined, prepacked?: Promise<PackedBlobs>): Promise<string> {
     if (paths === undefined) {
+      await prepacked;
       await this.git(['add', '-A', '--', this.repoPath]);
     } else if (paths.size > 0) {
       let rest = [...paths];
-      if (paths.size >= PACK_MIN_FILES) {
+      const packed: PackedBlobs = new Map();
+      if (prepacked) {
+        // Packed during the render: kept where the file is still what was packed.
+        for (const [rel, b] of await prepacked) {
+          const st = paths.has(rel) ? fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false }) : undefined;
+          // A file written within the clock tick before it was read could change again unseen ("racy"): hashed again.
+          if (st && st.isFile() && st.size === b.size && st.mtimeMs === b.mtimeMs && st.ino === b.ino && settled(b.mtimeMs, b.readAt)) packed.set(rel, b);
+        }
+      }
+      const unpacked = rest.filter((p) => !packed.has(p));
+      if (unpacked.length >= PACK_MIN_FILES) for (const [rel, b] of await this.packBlobs(unpacked)) packed.set(rel, b);
+      if (packed.size > 0) {
         // Many files (a first publish, a fleet-wide change): their blobs go into packs through
         // fast-import instead of one loose object file each, and the index takes the blob ids
         // fast-import reports (no second read and hash of every file; an entry without stat data
         // is compared by content when git next looks at that file).
-        const packed = await this.packBlobs(rest);
         const info = [...packed].map(([rel, b]) => `${b.mode} ${b.sha}\t${rel}`);
         if (info.length > 0) await this.git(['update-index', '-z', '--index-info'], { input: info.join('\0') + '\0' });
         rest = rest.filter((p) => !packed.has(p));
@@ -424,20 +449,20 @@ export class GitWorkspace {
    * (similar files stay together for its deltas). 9,008 files: 0.92 → 0.67 s on 2 cores.
    * Returns each packed file's mode and blob id (what `update-index --index-info` takes).
    */
-  private async packBlobs(repoPaths: readonly string[]): Promise<Map<string, { mode: string; sha: string }>> {
+  private async packBlobs(repoPaths: readonly string[]): Promise<PackedBlobs> {
     const n = Math.max(1, Math.min(os.availableParallelism(), Math.floor(repoPaths.length / PACK_FILES_PER_PROCESS)));
     const size = Math.ceil(repoPaths.length / n);
     const parts = Array.from({ length: n }, (_, i) => repoPaths.slice(i * size, (i + 1) * size));
-    const out = new Map<string, { mode: string; sha: string }>();
+    const out: PackedBlobs = new Map();
     const results = await Promise.all(parts.map((part, i) => this.packBlobsOnce(part, i)));
     for (const r of results) for (const [rel, b] of r) out.set(rel, b);
     return out;
   }
 
   /** One `git fast-import` over `repoPaths` (`k` names its marks file). */
-  private packBlobsOnce(repoPaths: readonly string[], k: number): Promise<Map<string, { mode: string; sha: string }>> {
+  private packBlobsOnce(repoPaths: readonly string[], k: number): Promise<PackedBlobs> {
     const marksFile = path.join(this.workDir, '.git', `fleetsynth-marks-${process.pid}-${k}`);
-    const fed: Array<{ rel: string; mode: string }> = [];
+    const fed: Array<{ rel: string; mode: string; size: number; mtimeMs: number; ino: number; readAt: number }> = [];
     return new Promise<void>((resolve, reject) => {
       const child = spawn('git', ['fast-import', '--quiet', '--done', `--export-marks=${marksFile}`], { cwd: this.workDir, env: gitEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
       let stderr = '';
@@ -472,7 +497,7 @@ export class GitWorkspace {
             const st = fs.lstatSync(abs, { throwIfNoEntry: false });
             if (!st?.isFile()) continue;
             const data = fs.readFileSync(abs);
-            fed.push({ rel, mode: st.mode & 0o100 ? '100755' : '100644' });
+            fed.push({ rel, mode: st.mode & 0o100 ? '100755' : '100644', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, readAt: Date.now() });
             batch.push(Buffer.from(`blob\nmark :${fed.length}\ndata ${data.length}\n`), data, NEWLINE);
             bytes += data.length;
             if (bytes >= 1 << 20) await flush();
@@ -485,11 +510,11 @@ export class GitWorkspace {
       })();
     })
       .then(() => {
-        const out = new Map<string, { mode: string; sha: string }>();
+        const out: PackedBlobs = new Map();
         for (const line of fs.readFileSync(marksFile, 'utf8').split('\n')) {
           const m = /^:(\d+) ([0-9a-f]{40,64})$/.exec(line);
           const f = m ? fed[Number(m[1]) - 1] : undefined;
-          if (f) out.set(f.rel, { mode: f.mode, sha: m![2] });
+          if (f) out.set(f.rel, { mode: f.mode, sha: m![2], size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, readAt: f.readAt });
         }
         return out;
       })
