@@ -255,7 +255,11 @@ function deepDiff(x: unknown, y: unknown, p: string, out: FieldChange[]): void {
     return;
   }
   if (isObj(x) && isObj(y)) {
-    for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) deepDiff(x[k], y[k], childPath(p, k), out);
+    // Only the keys whose values differ (most subtrees of two versions are shared), in key order.
+    const differ: string[] = [];
+    for (const k of Object.keys(x)) if (x[k] !== y[k]) differ.push(k);
+    for (const k of Object.keys(y)) if (!Object.prototype.hasOwnProperty.call(x, k) && y[k] !== undefined) differ.push(k);
+    for (const k of differ.sort()) deepDiff(x[k], y[k], childPath(p, k), out);
     return;
   }
   if (Array.isArray(x) && Array.isArray(y)) {
@@ -263,11 +267,15 @@ function deepDiff(x: unknown, y: unknown, p: string, out: FieldChange[]): void {
     if (named(x) && named(y)) {
       const mx = new Map(x.map((e) => [(e as Obj).name as string, e]));
       const my = new Map(y.map((e) => [(e as Obj).name as string, e]));
-      for (const k of [...new Set([...mx.keys(), ...my.keys()])]) deepDiff(mx.get(k), my.get(k), `${p}[${k}]`, out);
+      for (const k of [...new Set([...mx.keys(), ...my.keys()])]) {
+        const a = mx.get(k);
+        const b = my.get(k);
+        if (a !== b) deepDiff(a, b, `${p}[${k}]`, out);
+      }
       return;
     }
     if (x.length === y.length) {
-      x.forEach((e, i) => deepDiff(e, y[i], `${p}[${i}]`, out));
+      x.forEach((e, i) => e !== y[i] && deepDiff(e, y[i], `${p}[${i}]`, out));
       return;
     }
   }
