@@ -101,27 +101,23 @@ export function factsOf(objects: Map<string, Obj>): Facts {
     const prefix = templates.length > 1 ? `${name}:` : '';
     for (const f of POD_FIELDS) {
       const v = get(t, 'spec', f);
-      if (v !== undefined) pod.set(prefix + f, JSON.stringify(v));
+      if (v !== undefined) pod.set(prefix + f, json(v));
     }
     for (const m of ['labels', 'annotations'] as const) {
       const kv = get(t, 'metadata', m);
-      if (isObj(kv)) for (const k of Object.keys(kv).sort()) if (!OWN_MARK.test(k)) pod.set(`${prefix}${m}.${k}`, JSON.stringify(kv[k]));
+      if (isObj(kv)) for (const k of Object.keys(kv).sort()) if (!OWN_MARK.test(k)) pod.set(`${prefix}${m}.${k}`, json(kv[k]));
     }
     const annotations = get(t, 'metadata', 'annotations');
     hash ??= str(get(annotations, CONFIG_HASH));
     const cfg = str(get(annotations, CONFIG_ANNOTATION));
     if (cfg !== undefined && config === undefined) {
-      try {
-        config = flatten(JSON.parse(cfg));
-      } catch {
-        config = new Map([['(unparsable)', JSON.stringify(cfg)]]);
-      }
+      config = flattenConfig(cfg);
     }
     for (const c of containersOf(t)) {
       const cname = templates.length > 1 ? `${name}:${String(c.name)}` : String(c.name);
       containers.add(cname);
       if (typeof c.image === 'string') images.add(c.image);
-      for (const [k, v] of flatten(c.resources ?? {})) {
+      for (const [k, v] of isObj(c.resources) ? flattenShared(c.resources) : flatten(c.resources ?? {})) {
         resources.set(`${cname}.${k}`, v.replace(/^"(.*)"$/, '$1'));
         resourceOwner.set(`${cname}.${k}`, cname);
       }
@@ -132,6 +128,40 @@ export function factsOf(objects: Map<string, Obj>): Facts {
     }
   }
   return { objects, image: images.size ? [...images].sort().join(', ') : undefined, runtime, version, schedule, resources, containers, resourceOwner, entrypoints, config, hash, pod };
+}
+
+// The two versions of a file compared share most subtrees (fast-yaml derives one from the other):
+// what is computed from a subtree is computed once. Results are read, never changed.
+const jsonOf = new WeakMap<object, string>();
+const flatOf = new WeakMap<object, Map<string, string>>();
+let lastConfig: { text: string; flat: Map<string, string> } | undefined;
+
+/** JSON.stringify, remembered per object. */
+function json(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  let s = jsonOf.get(v);
+  if (s === undefined) jsonOf.set(v, (s = JSON.stringify(v)));
+  return s;
+}
+
+/** flatten of an object, remembered per object. */
+function flattenShared(v: Obj): Map<string, string> {
+  let m = flatOf.get(v);
+  if (m === undefined) flatOf.set(v, (m = flatten(v)));
+  return m;
+}
+
+/** The config annotation's JSON, flattened; the last one is remembered (both versions usually carry the same). */
+function flattenConfig(text: string): Map<string, string> {
+  if (lastConfig?.text === text) return lastConfig.flat;
+  let flat: Map<string, string>;
+  try {
+    flat = flatten(JSON.parse(text));
+  } catch {
+    flat = new Map([['(unparsable)', JSON.stringify(text)]]);
+  }
+  lastConfig = { text, flat };
+  return flat;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : v === undefined || v === null ? undefined : String(v));
