@@ -41,6 +41,12 @@ function gitTree(dir: string, changes: Map<string, FileState>): string {
 
 /** `git status` must not refresh the index's stat data (which would hide entries written without it). */
 const NO_INDEX_WRITE = { GIT_OPTIONAL_LOCKS: '0' };
+/** Writes a file under an output root, making its directory. */
+function put(out: string, rel: string, body: string): void {
+  fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+  fs.writeFileSync(path.join(out, rel), body);
+}
+
 const text = (s: string): FileState => ({ data: Buffer.from(s), mode: '100644' });
 
 test('changed, added, removed and emptied paths give the tree git writes, in git order', async () => {
@@ -92,10 +98,6 @@ test('a workspace commits a few reported files without the index, and the index 
   const remote = path.join(tmp, 'remote.git');
   git(tmp, ['init', '-q', '--bare', remote]);
   const w = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'work'), path: 'dist' });
-  const put = (out: string, rel: string, body: string) => {
-    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-    fs.writeFileSync(path.join(out, rel), body);
-  };
   // First publish: many files, through the index.
   await w.publish(async (out, changes) => {
     const rels = Array.from({ length: 150 }, (_, i) => `bots/shard-0${i % 4}/bot-${i}.yaml`);
@@ -145,10 +147,6 @@ test('housekeep packs the loose objects commits leave, and publishing goes on', 
   git(tmp, ['init', '-q', '--bare', remote]);
   const workDir = path.join(tmp, 'work-hk');
   const w = new GitWorkspace({ repo: remote, branch: 'main', workDir, path: 'dist' });
-  const put = (out: string, rel: string, body: string) => {
-    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-    fs.writeFileSync(path.join(out, rel), body);
-  };
   await w.publish(async (out, changes) => {
     put(out, 'bots/shard-00/bot-a.yaml', 'a\n');
     changes.changed(['bots/shard-00/bot-a.yaml']);
@@ -180,10 +178,6 @@ test('housekeep packs the loose objects commits leave, and publishing goes on', 
 test('a direct commit whose push is rejected renders again on the new remote (serve: fetch only on reject)', async () => {
   const remote = path.join(tmp, 'remote-rej.git');
   git(tmp, ['init', '-q', '--bare', remote]);
-  const put = (out: string, rel: string, body: string) => {
-    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-    fs.writeFileSync(path.join(out, rel), body);
-  };
   const a = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'rej-a'), path: 'dist' });
   const b = new GitWorkspace({ repo: remote, branch: 'main', workDir: path.join(tmp, 'rej-b'), path: 'dist' });
   const one = (rel: string, body: string) => async (out: string, changes: { changed(p: readonly string[]): void }) => {
@@ -220,10 +214,6 @@ test('many files: blobs packed by parallel fast-imports, the index takes their i
   git(tmp, ['init', '-q', '--bare', remote]);
   const workDir = path.join(tmp, 'work-many');
   const w = new GitWorkspace({ repo: remote, branch: 'main', workDir, path: 'dist' });
-  const put = (out: string, rel: string, body: string) => {
-    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-    fs.writeFileSync(path.join(out, rel), body);
-  };
   const rel = (i: number) => `bots/shard-0${i % 8}/bot-${i}.yaml`;
   const trace = path.join(tmp, 'trace-many.txt');
   process.env.GIT_TRACE2 = trace;
