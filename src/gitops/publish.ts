@@ -9,7 +9,7 @@ import { RenderSettings, checkSettings } from '../settings';
 import type { Source } from '../source';
 import { botFilePath } from '../synth/shard';
 import { SynthResult, changedPaths, synthesizeFleet } from '../synth/synth';
-import { DiffEntry, FleetDiff, classifyPath, diffTrees, readTreeFromDir } from './diff';
+import { DiffEntry, FleetDiff, diffTrees, readTreeFromDir } from './diff';
 import { diffWritten } from './diff-written';
 import { RolloutOptions, RolloutPlan, planRollout, planRolloutFrom, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { ROLLOUT_FILE } from './rollout/state';
@@ -198,9 +198,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     }
     const stateWritten = plan && write ? writeRolloutState(outDir, plan.state) : false;
     lastPlan = plan;
-    const failedIds = new Set(fleet.failedIds);
-    for (const k of synth.kept) failedIds.add(classifyPath(k)?.id ?? '');
-    const diffOpts = { base: label, failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) };
+    const diffOpts = { base: label, failedIds: synth.keptIds ?? fleet.failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) };
     let compared: FleetDiff;
     if (write) {
       // Only what the render wrote or removed is staged and compared: old texts from the index

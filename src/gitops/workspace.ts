@@ -377,7 +377,6 @@ export class GitWorkspace {
       await prepacked;
       await this.git(['add', '-A', '--', this.repoPath]);
     } else if (paths.size > 0) {
-      let rest = [...paths];
       const packed: PackedBlobs = new Map();
       if (prepacked) {
         // Packed during the render: kept where the file is still what was packed.
@@ -387,7 +386,7 @@ export class GitWorkspace {
           if (st && st.isFile() && st.size === b.size && st.mtimeMs === b.mtimeMs && st.ino === b.ino && settled(b.mtimeMs, b.readAt)) packed.set(rel, b);
         }
       }
-      const unpacked = rest.filter((p) => !packed.has(p));
+      const unpacked = [...paths].filter((p) => !packed.has(p));
       if (unpacked.length >= PACK_MIN_FILES) for (const [rel, b] of await this.packBlobs(unpacked)) packed.set(rel, b);
       if (packed.size > 0) {
         // Many files (a first publish, a fleet-wide change): their blobs go into packs through
@@ -395,11 +394,9 @@ export class GitWorkspace {
         // fast-import reports (no second read and hash of every file; an entry without stat data
         // is compared by content when git next looks at that file).
         const info = [...packed].map(([rel, b]) => `${b.mode} ${b.sha}\t${rel}`);
-        if (info.length > 0) await this.git(['update-index', '-z', '--index-info'], { input: info.join('\0') + '\0' });
-        rest = rest.filter((p) => !packed.has(p));
+        await this.git(['update-index', '-z', '--index-info'], { input: info.join('\0') + '\0' });
       }
-      // Hashes and stores the files that exist, drops the entries of those that do not.
-      if (rest.length > 0) await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: rest.join('\0') + '\0' });
+      await this.updateIndex(unpacked.filter((p) => !packed.has(p)));
     }
     return (await this.git(['write-tree'])).stdout.trim();
   }
@@ -418,7 +415,7 @@ export class GitWorkspace {
     for (const rel of repoPaths) {
       const st = fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false });
       if (st === undefined) changes.set(rel, null);
-      else if (st.isFile()) changes.set(rel, { data: fs.readFileSync(path.join(this.workDir, rel)), mode: st.mode & 0o100 ? '100755' : '100644' });
+      else if (st.isFile()) changes.set(rel, { data: fs.readFileSync(path.join(this.workDir, rel)), mode: gitMode(st) });
       else return undefined;
     }
     try {
@@ -437,10 +434,15 @@ export class GitWorkspace {
   /** After a direct commit: the index takes the reported files (their blobs exist), or the working copy is reset onto `commit`. */
   private async catchUpIndex(repoPaths: ReadonlySet<string>, commit: string): Promise<void> {
     try {
-      await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: [...repoPaths].join('\0') + '\0' });
+      await this.updateIndex([...repoPaths]);
     } catch {
       await this.resetFully(commit);
     }
+  }
+
+  /** Hashes and stores the files among `repoPaths` that exist, drops the index entries of those that do not. */
+  private async updateIndex(repoPaths: readonly string[]): Promise<void> {
+    if (repoPaths.length > 0) await this.git(['update-index', '--add', '--remove', '-z', '--stdin'], { input: repoPaths.join('\0') + '\0' });
   }
 
   /**
@@ -497,7 +499,7 @@ export class GitWorkspace {
             const st = fs.lstatSync(abs, { throwIfNoEntry: false });
             if (!st?.isFile()) continue;
             const data = fs.readFileSync(abs);
-            fed.push({ rel, mode: st.mode & 0o100 ? '100755' : '100644', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, readAt: Date.now() });
+            fed.push({ rel, mode: gitMode(st), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, readAt: Date.now() });
             batch.push(Buffer.from(`blob\nmark :${fed.length}\ndata ${data.length}\n`), data, NEWLINE);
             bytes += data.length;
             if (bytes >= 1 << 20) await flush();
@@ -815,6 +817,11 @@ function catObjects<T>(cwd: string, names: readonly string[], take: (type: strin
     child.stdin.on('error', () => undefined);
     child.stdin.end(names.join('\n') + '\n');
   });
+}
+
+/** The tree entry mode git records for a regular file (core.filemode: the owner's execute bit). */
+function gitMode(st: fs.Stats): '100644' | '100755' {
+  return st.mode & 0o100 ? '100755' : '100644';
 }
 
 /** True for URLs and scp-style addresses; anything else is a local path. */
