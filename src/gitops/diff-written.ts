@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SynthResult } from '../synth/synth';
-import { DiffOptions, FleetDiff, classifyPath, diffTrees } from './diff';
+import { DiffEntry, DiffOptions, FleetDiff, classifyPath, diffTrees } from './diff';
 
 /** Files compared per batch (old and new text of each in memory). */
 const BATCH = 2000;
@@ -26,6 +26,8 @@ export async function diffWritten(
      * @default every one
      */
     readonly describe?: number;
+    /** Entries known beforehand (a staged wave, against the same base): null for a file with the committed bytes. */
+    readonly precomputed?: ReadonlyMap<string, DiffEntry | null>;
   },
 ): Promise<FleetDiff> {
   // A file that moved (another shard) is one entry: group old and new paths by their key.
@@ -43,11 +45,18 @@ export async function diffWritten(
   let described = 0;
   const entries: FleetDiff['entries'] = [];
   let unchanged = synth.unchanged;
+  const pre = opts.precomputed;
   for (let i = 0; i < groups.length; i += BATCH) {
     const batch = groups.slice(i, i + BATCH);
-    const base = await readBase(batch.flat());
+    const base = await readBase(batch.filter((g) => !(g.length === 1 && pre?.has(g[0]))).flat());
     const compared: string[] = [];
     for (const g of batch) {
+      const known = g.length === 1 ? opts.precomputed?.get(g[0]) : undefined;
+      if (known !== undefined) {
+        if (known) entries.push(known);
+        else unchanged++;
+        continue;
+      }
       const old = g.find((p) => base.has(p));
       const cur = g.find((p) => written.has(p));
       if (old === undefined && cur === undefined) continue;

@@ -18,6 +18,7 @@ import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, RenderChanges, redactUrl } from './workspace';
+import { Installed, installStage, readStage, stageFits, stageNextWave, stagedEntries } from './rollout/stage';
 
 /** How to publish a fleet to the Git repository Argo CD watches. */
 export interface PublishOptions {
@@ -104,6 +105,8 @@ export interface PublishResult {
   readonly exitCode: number;
   /** The rollout's part in this publish, when rollouts are on. */
   readonly rollout?: RolloutPlan;
+  /** Bots of the next wave this run staged (rendered, stored, compared) during the bake. */
+  readonly staged?: number;
 }
 
 /** Why a publish was refused: the remote is untouched and the working copy reset. */
@@ -174,8 +177,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   let lastPlan: RolloutPlan | undefined;
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
     opts.onProgress?.({ phase: 'prepare' });
-    const prepared: Prepared = write ? await prepareRender(docs, outDir, opts) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
-    const { fleet, plan, cache, reuse } = prepared;
+    const prepared: Prepared = write ? await prepareRender(docs, outDir, opts, ws.stageDir) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
+    const { fleet, plan, cache, reuse, installed } = prepared;
     const bots = allBotIds(fleet).size;
     opts.onProgress?.({ phase: 'render', bots });
     // Rendered n of N (a group of a rollout counts its own bots).
@@ -196,6 +199,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     } finally {
       cache?.save();
     }
+    if (installed) synth = withInstalled(synth, installed);
     const stateWritten = plan && write ? writeRolloutState(outDir, plan.state) : false;
     lastPlan = plan;
     const diffOpts = { base: label, failedIds: synth.keptIds ?? fleet.failedIds, onlyIds: opts.onlyIds, keepAll: !mayRemove(fleet) };
@@ -203,9 +207,10 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     if (write) {
       // Only what the render wrote or removed is staged and compared: old texts from the index
       // (the commit rendered on), new ones from disk, a batch at a time.
-      changes?.changed([...changedPaths(synth), ...(stateWritten ? [ROLLOUT_FILE] : [])]);
+      changes?.changed([...changedPaths(synth), ...(stateWritten ? [ROLLOUT_FILE] : [])], installed?.blobs);
       opts.onProgress?.({ phase: 'compare', files: synth.written.length + synth.removed.length });
-      compared = await diffWritten(synth, outDir, (paths) => ws.readBase(paths), { ...diffOpts, platform: !opts.onlyIds, describe: opts.details });
+      const precomputed = installed && stagedEntries(installed, await ws.indexBlobs([...installed.blobs.keys()]));
+      compared = await diffWritten(synth, outDir, (paths) => ws.readBase(paths), { ...diffOpts, platform: !opts.onlyIds, describe: opts.details, precomputed });
     } else {
       // Full renders include the live service's platform/ manifests: they are compared too.
       compared = diffTrees(base!, synth.files ?? new Map(), diffOpts);
@@ -242,6 +247,8 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   const r = last!;
   let webhook: WebhookResult | undefined;
   const warnings = [...r.synth.warnings];
+  const staging = await stageWhileBaking(ws, docs, lastPlan, opts, label);
+  if (staging.warning) warnings.push(staging.warning);
   if (outcome.pushed && outcome.commit && opts.argocdWebhook) {
     webhook = await notifyArgoCd(opts.argocdWebhook, pushEvent({ repo: opts.repo, branch, repoPath, commit: outcome.commit, message: outcome.message ?? '', diff: r.diff }), {
       timeoutMs: opts.webhookTimeoutMs,
@@ -260,7 +267,38 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     // A halted rollout fails the run, so the CI job that carries it shows red.
     exitCode: r.synth.errors.length > 0 || lastPlan?.state.status === 'halted' ? 1 : 0,
     ...(lastPlan ? { rollout: lastPlan } : {}),
+    ...(staging.staged !== undefined ? { staged: staging.staged } : {}),
   };
+}
+
+/**
+ * A run that finds the current wave waiting (healthy and baking, or not healthy yet) stages the
+ * next wave (rollout/stage.ts), so the run that commits it has little left to do; a rollout that
+ * is over drops its stage. Staging is an optimisation: when it fails, the wave renders in full
+ * when its turn comes (the warning says why).
+ */
+async function stageWhileBaking(ws: GitWorkspace, docs: FleetDocuments, plan: RolloutPlan | undefined, opts: PublishOptions, label: string): Promise<{ staged?: number; warning?: string }> {
+  if (!plan || !opts.rollout || opts.onlyIds || opts.rollout.stage === false) return {};
+  try {
+    const state = plan.state;
+    if (state.status !== 'rolling') {
+      if (readStage(ws.stageDir)) await ws.withLock(() => ws.clearStaged());
+      return {};
+    }
+    if (plan.action?.type !== 'wait' || !opts.rollout.health) return {};
+    const stage = await stageNextWave({ ws, docs, state, settings: plan.groups[0].settings, cache: opts.cache, workers: opts.workers, base: label });
+    return stage ? { staged: stage.bots.length } : {};
+  } catch (e) {
+    await ws.withLock(() => ws.clearStaged()).catch(() => undefined);
+    return { warning: `rollout: staging wave ${plan.state.current + 2} failed (${redactUrl((e as Error).message)}); it renders in full when its turn comes` };
+  }
+}
+
+/** A render's result with the staged files moved in counted as written (they are what the commit takes). */
+function withInstalled(synth: SynthResult, installed: Installed): SynthResult {
+  const written = new Set(synth.written);
+  const added = [...installed.blobs.keys()].filter((p) => !written.has(p));
+  return { ...synth, written: [...written, ...added].sort(), unchanged: synth.unchanged - added.length };
 }
 
 /**
@@ -286,6 +324,8 @@ interface Prepared {
   readonly plan?: RolloutPlan;
   readonly cache?: OutputCache;
   readonly reuse?: (settings: RenderSettings) => FleetReuse;
+  /** A staged wave moved into the output root for this wave commit. */
+  readonly installed?: Installed;
 }
 
 /**
@@ -294,7 +334,7 @@ interface Prepared {
  * settings of the generation this run renders it with (a rollout renders two). Without a cache
  * (off, a customization hook, a partial render, a small fleet) every document is validated.
  */
-async function prepareRender(docs: FleetDocuments, outDir: string, opts: PublishOptions): Promise<Prepared> {
+async function prepareRender(docs: FleetDocuments, outDir: string, opts: PublishOptions, stageDir: string): Promise<Prepared> {
   const wantPlan = opts.rollout && !opts.onlyIds;
   const total = docs.bots.length + docs.bot_schedules.length;
   const cache = opts.onlyIds || opts.settings.customize || total < CACHE_MIN_BATCH ? undefined : OutputCache.open(outDir, opts.cache);
@@ -306,10 +346,12 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   // file the cache vouches for under any settings, plan, then keep those rendered with the
   // settings of their bot's group (a second pass validates the others; hashes are remembered).
   const keys = new WeakMap<object, string>();
+  const runKeys = new Set<string>();
   const docKey = (raw: unknown, collection: Collection) => {
     if (typeof raw !== 'object' || raw === null) return cache.docKey(raw, collection);
     let k = keys.get(raw);
     if (k === undefined) keys.set(raw, (k = cache.docKey(raw, collection)));
+    runKeys.add(k);
     return k;
   };
   const seen = new Map<string, KnownBot | undefined>();
@@ -320,15 +362,26 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   const model = modelOptions(opts.settings);
   const first = buildFleet(docs, { ...model, reuse: { key: docKey, known: anyKnown } });
   const plan = wantPlan ? await planRolloutFrom(readRolloutState(outDir), first, opts.settings, opts.rollout!) : undefined;
+  // The wave this run commits, staged during the bake: its files move in as rendered with its settings.
+  let installed: Installed | undefined;
+  const stage = plan?.action?.type === 'commit-wave' && opts.rollout?.stage !== false ? readStage(stageDir) : undefined;
+  if (plan && stageFits(stage, plan.state, plan.state.current, plan.groups[0].settings)) {
+    installed = installStage(stage!, stageDir, outDir, cache, runKeys);
+    for (const b of stage!.bots) if (installed.blobs.has(b.relPath)) seen.delete(b.key.slice(b.key.lastIndexOf(':') + 1));
+    if (installed.blobs.size === 0) installed = undefined;
+  }
   const groups = plan?.groups ?? [{ settings: opts.settings, ids: allBotIds(first) }];
   const groupOf = new Map<string, string>();
   for (const g of groups) for (const id of g.ids) groupOf.set(id, settingsId(g.settings));
   const fits = (k: KnownBot) => k.renderedWith !== undefined && k.renderedWith === groupOf.get(k.id);
   // A group validated under another config-hash key (keyedGroups) takes the files written with its settings.
   const reuse = (settings: RenderSettings): FleetReuse => ({ key: docKey, known: (key) => { const k = anyKnown(key); return k && k.renderedWith === settingsId(settings) ? k : undefined; } });
-  if (first.known.every(fits)) return { fleet: first, plan, cache, reuse };
+  // The moved-in files are known as the cache now records them: no second pass for them.
+  const moved = installed?.known;
+  const firstFleet: Fleet = moved ? { ...first, known: first.known.map((k) => { const m = moved.get(k.id); return m && m.relPath === k.relPath ? { ...k, ...m } : k; }) } : first;
+  if (firstFleet.known.every(fits)) return { fleet: firstFleet, plan, cache, reuse, installed };
   const fleet = buildFleet(docs, { ...model, reuse: { key: docKey, known: (key) => { const k = anyKnown(key); return k && fits(k) ? k : undefined; } } });
-  return { fleet, plan, cache, reuse };
+  return { fleet, plan, cache, reuse, installed };
 }
 
 function massDeleteError(wouldRemove: readonly string[], existing: number): PublishRefusedError {

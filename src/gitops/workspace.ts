@@ -27,8 +27,23 @@ export interface WorkspaceOptions {
  * A render that never calls `changed` gets the full scan (`git add -A` of the output root).
  */
 export interface RenderChanges {
-  /** Paths relative to the output root; may be called more than once. */
-  changed(paths: Iterable<string>): void;
+  /**
+   * Paths relative to the output root; may be called more than once. `blobs`: files among them
+   * whose blobs are already in the object store (a staged wave): used as long as the file's
+   * stamp is what was hashed, so they are neither read nor packed again.
+   */
+  changed(paths: Iterable<string>, blobs?: ReadonlyMap<string, KnownBlob>): void;
+}
+
+/** A file's blob in the object store, with the file's stamp when it was hashed. */
+export interface KnownBlob {
+  readonly mode: string;
+  readonly sha: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  /** When the file was read (a file written within the clock tick before is hashed again). */
+  readonly readAt: number;
 }
 
 /**
@@ -123,7 +138,9 @@ const GIT_TIMEOUT_MS = 10 * 60 * 1000;
 const STATE_FILE = 'fleetsynth-state.json';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 /** Blobs fast-import packed: each file's mode and blob id, and its stamp when it was read. */
-type PackedBlobs = Map<string, { mode: string; sha: string; size: number; mtimeMs: number; ino: number; readAt: number }>;
+type PackedBlobs = Map<string, KnownBlob>;
+/** The ref that keeps a staged wave's objects until its commit (local only). */
+export const STAGE_REF = 'refs/fleetsynth/stage';
 /** Up to this many changed files, a commit's objects are written in-process (objects.ts), not through the index (each touched shard tree is rewritten whole: for many files the index is faster). */
 const DIRECT_MAX_FILES = 8;
 /** Set, git takes the commit's identity or date from them: such commits go through commit-tree. */
@@ -151,8 +168,8 @@ export interface GitRun {
 }
 
 /** Runs git without a shell; a non-zero exit is returned when `allowFail`, thrown otherwise. */
-export function runGit(cwd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean; config?: readonly string[] } = {}): Promise<GitRun> {
-  const env = gitEnv();
+export function runGit(cwd: string, args: readonly string[], opts: { input?: string; allowFail?: boolean; config?: readonly string[]; env?: Readonly<Record<string, string>> } = {}): Promise<GitRun> {
+  const env = { ...gitEnv(), ...opts.env };
   const full = [...(opts.config ?? []).flatMap((c) => ['-c', c]), ...args];
   return new Promise((resolve, reject) => {
     const child = execFile('git', full, { cwd, env, maxBuffer: 1024 * 1024 * 1024, timeout: GIT_TIMEOUT_MS }, (err, stdout, stderr) => {
@@ -260,11 +277,14 @@ export class GitWorkspace {
         // Many files reported at once (a first publish, a wave): their blobs are packed while the
         // render goes on (publish compares them meanwhile); staging checks they are unchanged.
         let prepacked: Promise<PackedBlobs> | undefined;
+        const known: PackedBlobs = new Map();
         const changes: RenderChanges = {
-          changed: (paths) => {
+          changed: (paths, blobs) => {
             reports = true;
-            const repoPaths = [...paths].map((p) => this.repoRelative(p));
+            for (const [p, b] of blobs ?? []) known.set(this.repoRelative(p), b);
+            const repoPaths = [...paths].map((p) => this.repoRelative(p)).filter((p) => !known.has(p));
             for (const p of repoPaths) reported.add(p);
+            for (const p of known.keys()) reported.add(p);
             if (!prepacked && repoPaths.length >= PACK_MIN_FILES) {
               prepacked = this.packBlobs(repoPaths);
               prepacked.catch(() => undefined); // awaited (and its error thrown) when staging
@@ -293,9 +313,9 @@ export class GitWorkspace {
         // tip's tree; the index catches up after the push, off the event → commit path.
         let direct = false;
         try {
-          const d = reports && tip && !prepacked ? await this.directTree(tipTree, reported) : undefined;
+          const d = reports && tip && !prepacked && known.size === 0 ? await this.directTree(tipTree, reported) : undefined;
           direct = d !== undefined;
-          tree = d ?? (await this.stage(reports ? reported : undefined, prepacked));
+          tree = d ?? (await this.stage(reports ? reported : undefined, prepacked, known));
         } catch (e) {
           await prepacked?.catch(() => undefined);
           await this.resetFully(tip);
@@ -347,6 +367,64 @@ export class GitWorkspace {
   }
 
   /**
+   * Where a rollout's next wave is rendered ahead of its turn (rollout/stage.ts): inside `.git`,
+   * so it is never part of the tree, and on the working copy's file system, so its files move into
+   * the output root by rename.
+   */
+  get stageDir(): string {
+    return path.join(this.workDir, '.git', 'fleetsynth-stage');
+  }
+
+  /**
+   * Writes the blobs of the files rendered under `<stageDir>/out/` (paths relative to it, as under
+   * the output root) and keeps them with a commit at STAGE_REF, so gc cannot drop them before the
+   * wave is committed. Returns each file's blob and its stamp. Call under withLock.
+   *
+   * The ref stays local: pushed ahead, it would not spare the wave's push its blobs (a push leaves
+   * out only what is reachable from the commits its new commit builds on).
+   */
+  async storeStaged(relPaths: readonly string[]): Promise<Map<string, KnownBlob>> {
+    const root = path.relative(this.workDir, path.join(this.stageDir, 'out'));
+    const packed = await this.packBlobs(relPaths.map((rel) => `${root}/${rel}`));
+    const blobs = new Map<string, KnownBlob>();
+    for (const [p, b] of packed) blobs.set(p.slice(root.length + 1), b);
+    const env = { GIT_INDEX_FILE: path.join(this.stageDir, 'index') };
+    fs.rmSync(env.GIT_INDEX_FILE, { force: true });
+    const info = [...blobs].map(([rel, b]) => `${b.mode} ${b.sha}\t${this.repoRelative(rel)}`);
+    await this.git(['update-index', '-z', '--index-info'], { input: info.join('\0') + '\0', env });
+    const tree = (await this.git(['write-tree'], { env })).stdout.trim();
+    fs.rmSync(env.GIT_INDEX_FILE, { force: true });
+    const commit = (await this.git(['commit-tree', tree, '-m', 'fleetsynth: the next wave of a rollout, staged (not a branch: keeps its objects until the wave is committed)'])).stdout.trim();
+    await this.git(['update-ref', STAGE_REF, commit]);
+    return blobs;
+  }
+
+  /** Drops a staged wave: its directory and its ref. Call under withLock. */
+  async clearStaged(): Promise<void> {
+    fs.rmSync(this.stageDir, { recursive: true, force: true });
+    await this.git(['update-ref', '-d', STAGE_REF], { allowFail: true });
+  }
+
+  /** Runs `fn` holding the working copy (as publish does), for work that reads its index and writes its objects. */
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.exclusive(fn);
+  }
+
+  /** Blob ids of files under the output root as the index holds them (absent: not in the index). */
+  async indexBlobs(relPaths: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (relPaths.length === 0) return out;
+    const wanted = new Map(relPaths.map((p) => [this.repoRelative(p), p]));
+    const listed = await this.git(['ls-files', '-s', '-z', '--', this.repoPath]);
+    for (const line of listed.stdout.split('\0')) {
+      const m = /^\d+ ([0-9a-f]{40,64}) \d\t(.*)$/s.exec(line);
+      const rel = m ? wanted.get(m[2]) : undefined;
+      if (rel !== undefined) out.set(rel, m![1]);
+    }
+    return out;
+  }
+
+  /**
    * Texts of files under the output root as the index holds them — during a render, the commit it
    * renders on. Paths relative to the output root; a path not in the index is absent from the map.
    */
@@ -372,19 +450,17 @@ export class GitWorkspace {
   }
 
   /** Stages the reported paths (or, unknown, the whole output root) and writes the index's tree. */
-  private async stage(paths: ReadonlySet<string> | undefined, prepacked?: Promise<PackedBlobs>): Promise<string> {
+  private async stage(paths: ReadonlySet<string> | undefined, prepacked?: Promise<PackedBlobs>, known: PackedBlobs = new Map()): Promise<string> {
     if (paths === undefined) {
       await prepacked;
       await this.git(['add', '-A', '--', this.repoPath]);
     } else if (paths.size > 0) {
       const packed: PackedBlobs = new Map();
-      if (prepacked) {
-        // Packed during the render: kept where the file is still what was packed.
-        for (const [rel, b] of await prepacked) {
-          const st = paths.has(rel) ? fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false }) : undefined;
-          // A file written within the clock tick before it was read could change again unseen ("racy"): hashed again.
-          if (st && st.isFile() && st.size === b.size && st.mtimeMs === b.mtimeMs && st.ino === b.ino && settled(b.mtimeMs, b.readAt)) packed.set(rel, b);
-        }
+      // Packed during the render, or staged before it: kept where the file is still what was hashed.
+      for (const [rel, b] of [...known, ...(prepacked ? await prepacked : [])]) {
+        const st = paths.has(rel) ? fs.lstatSync(path.join(this.workDir, rel), { throwIfNoEntry: false }) : undefined;
+        // A file written within the clock tick before it was read could change again unseen ("racy"): hashed again.
+        if (st && st.isFile() && st.size === b.size && st.mtimeMs === b.mtimeMs && st.ino === b.ino && settled(b.mtimeMs, b.readAt)) packed.set(rel, b);
       }
       const unpacked = [...paths].filter((p) => !packed.has(p));
       if (unpacked.length >= PACK_MIN_FILES) for (const [rel, b] of await this.packBlobs(unpacked)) packed.set(rel, b);
@@ -564,7 +640,7 @@ export class GitWorkspace {
     }
   }
 
-  private git(args: readonly string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<GitRun> {
+  private git(args: readonly string[], opts: { input?: string; allowFail?: boolean; env?: Readonly<Record<string, string>> } = {}): Promise<GitRun> {
     return runGit(this.workDir, args, { ...opts, config: this.config });
   }
 

@@ -219,6 +219,12 @@ export class OutputCache {
     return e[4];
   }
 
+  /** What the cache holds for a file: its input key, stamp, objects and warnings (undefined: nothing). */
+  entry(relPath: string): { key: string; stamp: FileStamp; objects: number; warnings: readonly string[] } | undefined {
+    const e = this.entries.get(relPath);
+    return Array.isArray(e) ? { key: e[0], stamp: { size: e[1], mtimeMs: e[2], ino: e[3] }, objects: e[4], warnings: e[6] ?? [] } : undefined;
+  }
+
   /** Remembers a file just written or verified for this input. */
   record(relPath: string, key: string, stamp: FileStamp, objects: number, warnings: readonly string[] = []): void {
     const e: Entry = [key, stamp.size, stamp.mtimeMs, stamp.ino, objects, this.generation];

@@ -27,6 +27,12 @@ export interface RolloutOptions {
   readonly supersede?: boolean;
   /** `rollout pause|resume|abort` instead of a plain step. @default none */
   readonly command?: 'pause' | 'resume' | 'abort';
+  /**
+   * While a wave bakes, render, store and compare the next one ahead of its turn (rollout/stage.ts),
+   * so its commit is about as cheap as a one-bot publish. Needs health (a runner without
+   * credentials never commits the next wave). @default true
+   */
+  readonly stage?: boolean;
 }
 
 /** Bots rendered with one generation's settings. */
