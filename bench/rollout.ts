@@ -4,10 +4,13 @@
 //
 // - A wave commit costs at most 2× a one-bot publish. Both are `publish()` runs (the library
 //   entry the CLI calls) into a local bare repository, each from a fresh runner's point of view
-//   but with the same working copy (what a CI runner with a cache, or serve, has): the one-bot
-//   publish changes one bot's document; a wave commit is the publish that moves the next wave to
-//   the new generation (the fleet-wide change itself, then each later wave once the health
-//   reader says the previous one is healthy; bake 0 so no wall clock is spent waiting).
+//   but with the same working copy (what a CI runner with a cache, or `publish --wait`, has): the
+//   one-bot publish changes one bot's document; a wave commit is the publish that moves the next
+//   wave to the new generation (the fleet-wide change itself, then each later wave once the
+//   health reader says the previous one is healthy and baked). The bake is simulated with the
+//   rollout's clock: a poll 1 s after a wave's commit finds it baking (and stages the next wave,
+//   rollout/stage.ts), the poll after bakeSeconds commits it. The same rollout runs twice, with
+//   staging off (another image) and on; both are printed, with the poll that staged each wave.
 // - A bad runtime image reaches at most the canary (≤ 1 % of the fleet, plus rounding) before
 //   the rollout halts: the health reader reports the canary's bots as ImagePullBackOff.
 // The health reader is in-process (the HTTP path is covered by test/rollout-*.test.ts): this

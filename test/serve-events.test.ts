@@ -140,8 +140,9 @@ describe('serve with MongoDB and JetStream', () => {
     for (let b = 0; b < ids.length; b++) expect(show(env.repo, fileOf(ids[b]))).toContain(`"threshold":${150 + b}`);
     expect(made).toBeGreaterThanOrEqual(1);
     // Typically 1–3 commits. The window closes at most 2 s after a burst starts, so on a loaded
-    // machine, where the 200 source writes trickle in, a few more; without coalescing it would be ~200.
-    expect(made).toBeLessThanOrEqual(20);
+    // machine, where the 200 source writes trickle in, more (24 once, with the whole suite running
+    // on 2 slow cores); without coalescing it would be ~200. bench:serve measures the real figure.
+    expect(made).toBeLessThanOrEqual(40);
     env.log.logger.info({ events, commits: made }, 'burst result');
   });
 

@@ -148,6 +148,7 @@ export const rolloutBlock = z.strictObject({
   bakeSeconds: z.number().int().min(0).optional().describe('how long a wave stays healthy before the next (default 300)'),
   timeoutSeconds: z.number().int().min(1).optional().describe('how long a wave may take to become healthy before the rollout halts (default 900)'),
   maxUnhealthy: z.number().int().min(0).optional().describe('bots of a wave allowed to fail without halting (default 0)'),
+  stage: z.boolean().optional().describe('while a wave bakes, render the next one ahead so its commit is about as cheap as a one-bot publish (default true)'),
 });
 
 function settingsShape() {

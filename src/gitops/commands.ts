@@ -102,6 +102,8 @@ export function registerGitopsCommands(program: Command, io: Io, setExit: (code:
       meter.done(r.dryRun ? 'dry run' : r.outcome?.pushed ? 'published' : 'nothing to publish');
       emit(io, formatCapped(r.diff, { verbose: o.verbose === true }));
       for (const n of r.rollout?.notes ?? []) io.out(n);
+      if (r.fromStage) io.out(`rollout: ${r.fromStage} file(s) of this wave were staged during the bake and moved in (not rendered again)`);
+      if (r.staged) io.out(`rollout: wave ${r.rollout!.state.current + 2} staged for its turn: ${r.staged} bot(s) rendered, stored and compared ahead`);
       if (r.dryRun) {
         if (r.refusal) io.err(`fleetsynth: a real publish would be refused: ${r.refusal.message}`);
         else if (r.message) emit(io, `dry run: would commit and push:\n${r.message.replace(/^/gm, '    ')}`);

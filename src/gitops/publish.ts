@@ -107,6 +107,8 @@ export interface PublishResult {
   readonly rollout?: RolloutPlan;
   /** Bots of the next wave this run staged (rendered, stored, compared) during the bake. */
   readonly staged?: number;
+  /** Files of this run's wave taken from its stage (moved in, not rendered). */
+  readonly fromStage?: number;
 }
 
 /** Why a publish was refused: the remote is untouched and the working copy reset. */
@@ -175,10 +177,12 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
 
   let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
   let lastPlan: RolloutPlan | undefined;
+  let lastInstalled = 0;
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
     opts.onProgress?.({ phase: 'prepare' });
     const prepared: Prepared = write ? await prepareRender(docs, outDir, opts, ws.stageDir) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
     const { fleet, plan, cache, reuse, installed } = prepared;
+    lastInstalled = installed?.blobs.size ?? 0;
     const bots = allBotIds(fleet).size;
     opts.onProgress?.({ phase: 'render', bots });
     // Rendered n of N (a group of a rollout counts its own bots).
@@ -268,6 +272,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     exitCode: r.synth.errors.length > 0 || lastPlan?.state.status === 'halted' ? 1 : 0,
     ...(lastPlan ? { rollout: lastPlan } : {}),
     ...(staging.staged !== undefined ? { staged: staging.staged } : {}),
+    ...(lastInstalled ? { fromStage: lastInstalled } : {}),
   };
 }
 
@@ -278,7 +283,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
  * when its turn comes (the warning says why).
  */
 async function stageWhileBaking(ws: GitWorkspace, docs: FleetDocuments, plan: RolloutPlan | undefined, opts: PublishOptions, label: string): Promise<{ staged?: number; warning?: string }> {
-  if (!plan || !opts.rollout || opts.onlyIds || opts.rollout.stage === false) return {};
+  if (!plan || !opts.rollout || opts.onlyIds || !stagingOn(opts.rollout)) return {};
   try {
     const state = plan.state;
     if (state.status !== 'rolling') {
@@ -292,6 +297,11 @@ async function stageWhileBaking(ws: GitWorkspace, docs: FleetDocuments, plan: Ro
     await ws.withLock(() => ws.clearStaged()).catch(() => undefined);
     return { warning: `rollout: staging wave ${plan.state.current + 2} failed (${redactUrl((e as Error).message)}); it renders in full when its turn comes` };
   }
+}
+
+/** Staging is on unless the platform config (`rollout.stage`) or the caller turns it off. */
+function stagingOn(ro: RolloutOptions): boolean {
+  return ro.stage !== false && ro.settings?.stage !== false;
 }
 
 /** A render's result with the staged files moved in counted as written (they are what the commit takes). */
@@ -364,7 +374,7 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   const plan = wantPlan ? await planRolloutFrom(readRolloutState(outDir), first, opts.settings, opts.rollout!) : undefined;
   // The wave this run commits, staged during the bake: its files move in as rendered with its settings.
   let installed: Installed | undefined;
-  const stage = plan?.action?.type === 'commit-wave' && opts.rollout?.stage !== false ? readStage(stageDir) : undefined;
+  const stage = plan?.action?.type === 'commit-wave' && opts.rollout && stagingOn(opts.rollout) ? readStage(stageDir) : undefined;
   if (plan && stageFits(stage, plan.state, plan.state.current, plan.groups[0].settings)) {
     installed = installStage(stage!, stageDir, outDir, cache, runKeys);
     for (const b of stage!.bots) if (installed.blobs.has(b.relPath)) seen.delete(b.key.slice(b.key.lastIndexOf(':') + 1));

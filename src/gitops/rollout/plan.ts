@@ -30,7 +30,7 @@ export interface RolloutOptions {
   /**
    * While a wave bakes, render, store and compare the next one ahead of its turn (rollout/stage.ts),
    * so its commit is about as cheap as a one-bot publish. Needs health (a runner without
-   * credentials never commits the next wave). @default true
+   * credentials never commits the next wave). Off when this or `settings.stage` is false. @default true
    */
   readonly stage?: boolean;
 }

@@ -20,6 +20,8 @@ export interface RolloutSettings {
   readonly timeoutSeconds: number;
   /** Bots of a wave allowed to be unhealthy without halting. @default 0 */
   readonly maxUnhealthy: number;
+  /** While a wave bakes, render, store and compare the next one ahead of its turn (rollout/stage.ts). @default true */
+  readonly stage?: boolean;
 }
 
 /** Defaults of `rollout:`. */
