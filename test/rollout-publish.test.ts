@@ -458,6 +458,23 @@ describe('the next wave staged during the bake', () => {
     expect(() => git(wd, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toThrow();
   });
 
+  test('rollout.stage: false in the platform config stages nothing', async () => {
+    const wd = uniq('wd');
+    const go = (image: string) => {
+      const file = uniq('fleet') + '.json';
+      writeFleetFile(file, docs);
+      const r = ro(true);
+      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache: { dir: uniq('cache') }, rollout: { ...r, settings: { ...r.settings!, stage: false } } });
+    };
+    await go('rt:1');
+    await go('rt:2');
+    clock += 1000;
+    const poll = await go('rt:2');
+    expect(poll.rollout?.action?.type).toBe('wait');
+    expect(poll.staged).toBeUndefined();
+    expect(fs.existsSync(stageDir(wd))).toBe(false);
+  });
+
   test('without credentials nothing is staged (that runner never commits the next wave)', async () => {
     const wd = uniq('wd');
     const go = (image: string) => {
