@@ -195,11 +195,36 @@ describe('serve and a rollout recorded in Git', () => {
       expect(r.state().history.map((h) => h.bots).reduce((a, b) => a + b, 0)).toBe(r.ids.length);
       const ready = await serve.readiness();
       expect(ready.checks.rollout.detail).toMatch(/^done at wave 4 of 4/);
+      // Rollout checks take no event: their cycles used to count from -Infinity and fail on the metric.
+      expect(serve.queue.status().failures).toBe(0);
       await waitFor(async () => /fleetsynth_rollout_status\{status="done"\} 1/.test(await serve!.metrics.text()), 5000, 'done in metrics');
       // Done: no more polling commits.
       const n = commits(r.repo).length;
       await new Promise((res) => setTimeout(res, 500));
       expect(commits(r.repo).length).toBe(n);
+    } finally {
+      await r.cluster.server.close();
+    }
+  });
+
+  test('serve stages each next wave while the one before bakes, and commits it from the stage: the same files a fresh render gives', async () => {
+    const r = await startedByPublish('rt:2', 2);
+    try {
+      const mem = memoryLogger('info');
+      serve = await startServe(
+        testServeOptions({ source: { file: r.fleet }, repo: r.repo, dir }, { settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }, rolloutHealth: r.cluster.health, rolloutCheckMs: 100, logger: mem.logger }),
+      );
+      await waitFor(() => r.state().status === 'done', 150_000, 'rollout done');
+      expect(r.images().every((i) => i === 'rt:2')).toBe(true);
+      const staged = mem.lines.filter((l) => /next wave staged for its turn/.test(l)).map((l) => JSON.parse(l) as { wave: number; bots: number });
+      const movedIn = mem.lines.filter((l) => /staged files moved in/.test(l)).map((l) => JSON.parse(l) as { wave: number; staged: number });
+      expect(staged.map((l) => l.wave)).toEqual([2, 3, 4]);
+      expect(movedIn.map((l) => l.wave)).toEqual([2, 3, 4]);
+      const history = r.state().history;
+      for (const m of movedIn) expect(m.staged).toBe(history[m.wave - 1].bots);
+      // What Git holds is what a fresh runner without a cache renders now: nothing to change.
+      const fresh = await publish({ source: openSource(r.fleet), settings: { ...DEFAULT_SETTINGS, runtimeImage: 'rt:2' }, repo: r.repo, workDir: path.join(dir, 'wd-check'), cache: { off: true }, rollout: { version: '1.0.0', health: null }, dryRun: true });
+      expect(fresh.diff.entries).toEqual([]);
     } finally {
       await r.cluster.server.close();
     }

@@ -18,7 +18,7 @@ import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
 import { GitWorkspace, PublishOutcome, RenderChanges, redactUrl } from './workspace';
-import { Installed, installStage, readStage, stageFits, stageNextWave, stagedEntries } from './rollout/stage';
+import { Installed, installStage, readStage, stageFits, stageOrClear, stagedEntries, withInstalled } from './rollout/stage';
 
 /** How to publish a fleet to the Git repository Argo CD watches. */
 export interface PublishOptions {
@@ -284,17 +284,12 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
  */
 async function stageWhileBaking(ws: GitWorkspace, docs: FleetDocuments, plan: RolloutPlan | undefined, opts: PublishOptions, label: string): Promise<{ staged?: number; warning?: string }> {
   if (!plan || !opts.rollout || opts.onlyIds || !stagingOn(opts.rollout)) return {};
+  const state = plan.state;
+  if (state.status === 'rolling' && (plan.action?.type !== 'wait' || !opts.rollout.health)) return {};
   try {
-    const state = plan.state;
-    if (state.status !== 'rolling') {
-      if (readStage(ws.stageDir)) await ws.withLock(() => ws.clearStaged());
-      return {};
-    }
-    if (plan.action?.type !== 'wait' || !opts.rollout.health) return {};
-    const stage = await stageNextWave({ ws, docs, state, settings: plan.groups[0].settings, cache: opts.cache, workers: opts.workers, base: label });
-    return stage ? { staged: stage.bots.length } : {};
+    const staged = await stageOrClear({ ws, docs, state, settings: plan.groups[0].settings, cache: opts.cache, workers: opts.workers, base: label });
+    return staged ? { staged } : {};
   } catch (e) {
-    await ws.withLock(() => ws.clearStaged()).catch(() => undefined);
     return { warning: `rollout: staging wave ${plan.state.current + 2} failed (${redactUrl((e as Error).message)}); it renders in full when its turn comes` };
   }
 }
@@ -304,12 +299,6 @@ function stagingOn(ro: RolloutOptions): boolean {
   return ro.stage !== false && ro.settings?.stage !== false;
 }
 
-/** A render's result with the staged files moved in counted as written (they are what the commit takes). */
-function withInstalled(synth: SynthResult, installed: Installed): SynthResult {
-  const written = new Set(synth.written);
-  const added = [...installed.blobs.keys()].filter((p) => !written.has(p));
-  return { ...synth, written: [...written, ...added].sort(), unchanged: synth.unchanged - added.length };
-}
 
 /**
  * Managed bot files the render would remove: in the output root, not rendered, not of a failed

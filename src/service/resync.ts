@@ -15,6 +15,7 @@ import type { RolloutState } from '../gitops/rollout/state';
 import type { HealthReader } from '../gitops/rollout/targets';
 import { listBotFiles } from '../synth/writer';
 import { ROLLOUT_FILE } from '../gitops/rollout/state';
+import { Installed, documentKeys, installStage, readStage, stageFits, withInstalled, withStagedFiles } from '../gitops/rollout/stage';
 import type { FetchPolicy, RenderChanges } from '../gitops/workspace';
 import type { BotStore } from './apply-event';
 import type { ServeMetrics } from './metrics';
@@ -62,6 +63,12 @@ export interface Publisher {
   ): Promise<{ commit?: string; pushed: boolean; attempts: number }>;
   /** Packs the loose objects commits leave behind (GitWorkspace: `git gc --auto`); called after each full reconcile. */
   housekeep?(): Promise<void>;
+  /**
+   * Rollout staging (GitWorkspace, see gitops/rollout/stage.ts): where a staged wave waits, and
+   * staging the next wave of a rolling rollout (or dropping the stage of one that is over).
+   */
+  readonly stageDir?: string;
+  stage?(p: { docs: FleetDocuments; state: RolloutState; settings: RenderSettings }): Promise<number | undefined>;
 }
 
 /** Options of {@link ResyncQueue}. */
@@ -184,6 +191,10 @@ interface CycleState {
   result?: SynthResult;
   /** The render wrote `rollout.json`. */
   stateChanged?: boolean;
+  /** Staged files this cycle's wave commit moved in (their blobs go to the index as they are). */
+  installed?: Installed;
+  /** The documents read (a rollout step stages the next wave from them after the cycle). */
+  docs?: FleetDocuments;
   skippedEmpty: boolean;
   refused?: string;
   /** Where the cycle's time went (last attempt): window, git sync (overlapping it), read, render, commit + push. */
@@ -408,9 +419,10 @@ export class ResyncQueue {
           changes?.changed([]); // nothing was written
           return null;
         }
+        c.docs = docs;
         const message = await this.apply(c, docs, fleet, outDir);
         // Only what the render wrote is staged (no scan of the whole tree).
-        changes?.changed([...(c.result ? changedPaths(c.result) : []), ...(c.stateChanged ? [ROLLOUT_FILE] : [])]);
+        changes?.changed([...(c.result ? changedPaths(c.result) : []), ...(c.stateChanged ? [ROLLOUT_FILE] : [])], c.installed?.blobs);
         c.renderedAt = Date.now();
         c.timing.renderMs = c.renderedAt - t0 - c.timing.readMs;
         return message;
@@ -421,6 +433,7 @@ export class ResyncQueue {
       if (c.refused) this.onRefused(c, c.refused);
       else this.onPublished(c, outcome);
       if (c.full) await this.housekeep();
+      await this.stageAfter(c);
     } catch (e) {
       this.take(c); // a failed sync never reached the render: what is pending now is what failed
       this.onFailed(c, (e as Error).message);
@@ -474,7 +487,9 @@ export class ResyncQueue {
     c.taken = new Map(this.pending);
     c.ids = new Set(c.taken.keys());
     c.waiters = this.waiters.splice(0);
-    c.since = Math.min(...c.taken.values(), c.full ? this.fullSince : Infinity);
+    // A rollout check takes no event and is no full reconcile: its cycle counts from its own start.
+    const oldest = Math.min(...c.taken.values(), c.full ? this.fullSince : Infinity);
+    c.since = Number.isFinite(oldest) ? oldest : c.start;
     this.pending.clear();
     if (c.step) this.rolloutWanted = false;
     if (c.full) {
@@ -529,9 +544,15 @@ export class ResyncQueue {
     }
     this.noteRollout(rollout, c.notes);
     const ids = c.full ? allBotIds(fleet) : new Set([...c.ids, ...wave]);
+    c.installed = undefined;
     if (rollout) {
       const groups = keyedGroups(docs, this.opts.settings.configHashKey, groupsFromState(rollout, ids, this.opts.settings));
-      c.result = await synthesizeGroups(fleet, groups, { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
+      // A wave staged during its bake: its files move in and are not rendered again.
+      const installed = c.rollout?.action.type === 'commit-wave' ? this.installStaged(docs, fleet, rollout, groups[0].settings, outDir) : undefined;
+      c.installed = installed;
+      const rendered = installed ? withStagedFiles(fleet, installed) : fleet;
+      const result = await synthesizeGroups(rendered, groups, { outDir, partial: !c.full, ...(c.full ? {} : { workers: 0 }) });
+      c.result = installed ? withInstalled(result, installed) : result;
     } else {
       c.result = await synthesizeFleet(fleet, {
         outDir,
@@ -578,6 +599,38 @@ export class ResyncQueue {
   }
 
   private rolloutNote?: string;
+
+  /** Moves in the stage of the wave this cycle commits, when it is the one (undefined: none, or none of it fits). */
+  private installStaged(docs: FleetDocuments, fleet: Fleet, state: RolloutState, settings: RenderSettings, outDir: string): Installed | undefined {
+    const dir = this.opts.publisher.stageDir;
+    if (!dir) return undefined;
+    try {
+      const stage = readStage(dir);
+      if (!stage || !stageFits(stage, state, state.current, settings)) return undefined;
+      const keys = documentKeys(docs);
+      const installed = installStage(stage, dir, outDir, undefined, keys);
+      if (installed.blobs.size === 0) return undefined;
+      this.opts.logger.info({ rollout: state.change, wave: state.current + 1, staged: installed.blobs.size, bots: fleet.specs.length }, 'rollout: the wave\'s staged files moved in');
+      return installed;
+    } catch (e) {
+      this.opts.logger.warn({ err: (e as Error).message }, 'rollout: the staged wave could not be used; it is rendered');
+      return undefined;
+    }
+  }
+
+  /** After a cycle whose rollout step waits: the next wave staged; after one that ended the rollout, the stage dropped. */
+  private async stageAfter(c: CycleState): Promise<void> {
+    const stage = this.opts.publisher.stage;
+    if (!stage || !c.docs || !c.rollout || c.rollout.action.type === 'commit-wave') return;
+    const st = c.rollout.state;
+    try {
+      const [toGroup] = groupsFromState(st, [], this.opts.settings);
+      const n = await stage.call(this.opts.publisher, { docs: c.docs, state: st, settings: toGroup.settings });
+      if (n) this.opts.logger.info({ rollout: st.change, wave: st.current + 2, bots: n }, 'rollout: next wave staged for its turn');
+    } catch (e) {
+      this.opts.logger.warn({ err: (e as Error).message }, 'rollout: staging the next wave failed; it is rendered at its turn');
+    }
+  }
 
   /** After a full reconcile: the working copy's loose objects packed when they pile up (a failure is only logged). */
   private async housekeep(): Promise<void> {

@@ -2,6 +2,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type pino from 'pino';
 import { GitWorkspace } from '../gitops/workspace';
+import { stageOrClear } from '../gitops/rollout/stage';
+import type { RolloutState } from '../gitops/rollout/state';
+import type { FleetDocuments } from '../model/document';
 import type { RenderSettings } from '../settings';
 import { MongoSource, redactUri } from '../source';
 import { BotStore, FileBotStore, MongoBotStore } from './apply-event';
@@ -486,8 +489,19 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
  * whole-tree reset before and `git add -A` after (~0.3 s per commit at 50,000 files).
  */
 export function fencedPublisher(workspace: Pick<GitWorkspace, 'publish'> & Partial<Pick<GitWorkspace, 'housekeep'>>, gate: Pick<LeaderGate, 'assertLeading'>): Publisher {
+  const ws = workspace instanceof GitWorkspace ? workspace : undefined;
   return {
     ...(workspace.housekeep ? { housekeep: () => workspace.housekeep!() } : {}),
+    // Staging writes objects and a local ref only (nothing is pushed), by the leader only.
+    ...(ws
+      ? {
+          stageDir: ws.stageDir,
+          stage: (p: { docs: FleetDocuments; state: RolloutState; settings: RenderSettings }) => {
+            gate.assertLeading('stage the next rollout wave');
+            return stageOrClear({ ws, ...p, base: 'HEAD' });
+          },
+        }
+      : {}),
     publish: (render, o) =>
       workspace.publish(async (outDir, changes) => {
         gate.assertLeading('render into the GitOps working copy');

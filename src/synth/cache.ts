@@ -98,6 +98,15 @@ interface CacheFile {
 /** A TemplateCache's entries (see template.ts). */
 export type TemplateEntries = ReadonlyArray<[string, ShapeTemplate | null]>;
 
+/** The input hash of a source document (see OutputCache.docKey). */
+export function documentKey(raw: unknown, collection: Collection): string {
+  // The collection as a prefix of the hash, not of the hashed text: no copy of the JSON. A
+  // document still in its source's bytes is hashed as those bytes, undecoded: the same bytes
+  // are the same document (and compact JSON hashes as its JSON.stringify does).
+  const hash = raw instanceof RawDocument ? crypto.createHash('sha256').update(raw.bytes).digest('hex') : sha256(JSON.stringify(raw));
+  return (collection === 'bots' ? 'b' : 's') + hash;
+}
+
 /** Per-output-directory render cache; see the module comment. */
 export class OutputCache {
   private readonly entries: Map<string, Entry>;
@@ -168,11 +177,7 @@ export class OutputCache {
    * value changing type but not its JSON text (a Date becoming the same ISO string) is not seen.
    */
   docKey(raw: unknown, collection: Collection): string {
-    // The collection as a prefix of the hash, not of the hashed text: no copy of the JSON. A
-    // document still in its source's bytes is hashed as those bytes, undecoded: the same bytes
-    // are the same document (and compact JSON hashes as its JSON.stringify does).
-    const hash = raw instanceof RawDocument ? crypto.createHash('sha256').update(raw.bytes).digest('hex') : sha256(JSON.stringify(raw));
-    return (collection === 'bots' ? 'b' : 's') + hash;
+    return documentKey(raw, collection);
   }
 
   /**

@@ -11,11 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { modelOptions } from '../../config/model-options';
 import type { FleetDocuments } from '../../model/document';
-import { KnownBot, buildFleet } from '../../model/fleet';
+import { Fleet, KnownBot, buildFleet } from '../../model/fleet';
 import type { RenderSettings } from '../../settings';
-import { OutputCache, codeHash, settingsId } from '../../synth/cache';
+import { OutputCache, codeHash, documentKey, settingsId } from '../../synth/cache';
 import type { CacheOptions } from '../../synth/cache';
-import { synthesizeFleet } from '../../synth/synth';
+import { SynthResult, synthesizeFleet } from '../../synth/synth';
 import { DiffEntry, classifyPath } from '../diff';
 import { diffWritten } from '../diff-written';
 import type { GitWorkspace, KnownBlob } from '../workspace';
@@ -148,7 +148,7 @@ export interface Installed {
  * `keys`) into the output root and records them in the output cache as rendered with the wave's
  * settings, so the render takes them as known. Files whose rename fails stay as they were.
  */
-export function installStage(stage: WaveStage, stageDir: string, outDir: string, cache: OutputCache, keys: ReadonlySet<string>): Installed {
+export function installStage(stage: WaveStage, stageDir: string, outDir: string, cache: OutputCache | undefined, keys: ReadonlySet<string>): Installed {
   const blobs = new Map<string, KnownBlob>();
   const known: Installed['known'] = new Map();
   const todo = stage.bots.filter((b) => keys.has(b.key.slice(b.key.lastIndexOf(':') + 1)));
@@ -179,7 +179,7 @@ export function installStage(stage: WaveStage, stageDir: string, outDir: string,
     // Only a file still exactly as staged is taken; another one is rendered (and hashed) again.
     const st = fs.lstatSync(to, { throwIfNoEntry: false });
     if (!st?.isFile() || st.size !== b.blob.size || st.mtimeMs !== b.blob.mtimeMs || st.ino !== b.blob.ino) continue;
-    cache.record(b.relPath, b.key, { size: b.blob.size, mtimeMs: b.blob.mtimeMs, ino: b.blob.ino }, b.objects, b.warnings);
+    cache?.record(b.relPath, b.key, { size: b.blob.size, mtimeMs: b.blob.mtimeMs, ino: b.blob.ino }, b.objects, b.warnings);
     blobs.set(b.relPath, b.blob);
     known.set(b.id, { relPath: b.relPath, objects: b.objects, warnings: b.warnings, renderedWith: b.key.slice(0, b.key.lastIndexOf(':')) });
   }
@@ -194,4 +194,50 @@ export function stagedEntries(installed: Installed, committed: ReadonlyMap<strin
     out.set(b.relPath, b.entry ?? null);
   }
   return out;
+}
+
+/** The output-cache keys of every document of a source (what a staged file's key must be among). */
+export function documentKeys(docs: FleetDocuments): Set<string> {
+  const keys = new Set<string>();
+  for (const raw of docs.bots) keys.add(documentKey(raw, 'bots'));
+  for (const raw of docs.bot_schedules) keys.add(documentKey(raw, 'bot_schedules'));
+  return keys;
+}
+
+/** A fleet with the moved-in bots taken as known (their files are what the render would write), so they are not rendered. */
+export function withStagedFiles(fleet: Fleet, installed: Installed): Fleet {
+  const moved: KnownBot[] = [];
+  const specs = fleet.specs.filter((s) => {
+    const k = installed.known.get(s.id);
+    if (!k) return true;
+    moved.push({ id: s.id, kind: s.kind, objectName: s.objectName, ...k });
+    return false;
+  });
+  return moved.length === 0 ? fleet : { ...fleet, specs, known: [...fleet.known, ...moved] };
+}
+
+/** A render's result with the staged files moved in counted as written (they are what the commit takes). */
+export function withInstalled(synth: SynthResult, installed: Installed): SynthResult {
+  const written = new Set(synth.written);
+  const added = [...installed.blobs.keys()].filter((p) => !written.has(p));
+  return { ...synth, written: [...written, ...added].sort(), unchanged: synth.unchanged - added.length };
+}
+
+/**
+ * What a runner does with the stage after a rollout step that committed no wave: stages the next
+ * wave of a rolling rollout (unless an earlier poll did), or drops the stage of one that is over.
+ * Returns the bots this call staged.
+ */
+export async function stageOrClear(p: Parameters<typeof stageNextWave>[0]): Promise<number | undefined> {
+  if (p.state.status !== 'rolling') {
+    if (readStage(p.ws.stageDir) || fs.existsSync(p.ws.stageDir)) await p.ws.withLock(() => p.ws.clearStaged());
+    return undefined;
+  }
+  if (stageFits(readStage(p.ws.stageDir), p.state, p.state.current + 1, p.settings)) return undefined; // staged by an earlier poll
+  try {
+    return (await stageNextWave(p))?.bots.length;
+  } catch (e) {
+    await p.ws.withLock(() => p.ws.clearStaged()).catch(() => undefined);
+    throw e;
+  }
 }
