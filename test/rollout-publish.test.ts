@@ -256,6 +256,149 @@ describe('rollouts through publish', () => {
     expect(state().status).toBe('rolling');
     expect(state().current).toBe(0);
   });
+
+  describe('the next wave staged during the bake', () => {
+    const ro = (stage: boolean): RolloutOptions => rollout({ stage });
+    const runner = (stage: boolean) => {
+      const wd = uniq('wd');
+      const cache = { dir: uniq('cache') };
+      return (fleet: FleetDocuments, image: string) => {
+        const file = uniq('fleet') + '.json';
+        writeFleetFile(file, fleet);
+        return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache, rollout: ro(stage) });
+      };
+    };
+    const stageDir = (wd: string) => path.join(wd, '.git', 'fleetsynth-stage');
+
+    test('a staged wave commits the same tree, message and diff as one rendered at its turn, even after a bot\'s own change and a commit in between', async () => {
+      // Two runners take turns on one remote: A stages, B never does. Each step, both compute the
+      // same wave commit from the same Git state (B as a dry run), so what A commits must be what B would.
+      const fleet: FleetDocuments = JSON.parse(JSON.stringify(docs));
+      const a = runner(true);
+      const b = (f: FleetDocuments, image: string) => {
+        const file = uniq('fleet') + '.json';
+        writeFleetFile(file, f);
+        return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: uniq('wd'), cache: { off: true }, rollout: ro(false), dryRun: true });
+      };
+      await a(fleet, 'rt:1');
+      await a(fleet, 'rt:2'); // the canary
+      let commitsChecked = 0;
+      for (let step = 0; step < 12 && state().status === 'rolling'; step++) {
+        clock += 1000;
+        const poll = await a(fleet, 'rt:2');
+        expect(poll.rollout?.action?.type).toBe('wait');
+        if (state().current < 3) expect(poll.staged).toBeGreaterThan(0);
+        if (step === 1) {
+          // Between the staging and the wave's commit: a bot of the next wave changes its own
+          // document (its staged file must not be used), and that change is committed first, so the
+          // next wave's base moved for that bot (its staged diff entry must not be used either).
+          const st = state();
+          const next = (fleet.bots as Json[]).find((d) => d.config?.enabled !== false && waveOfBot(st, d.id) === st.current + 1)!;
+          next.config.symbol = 'STAGED-AND-CHANGED';
+          const own = await a(fleet, 'rt:2');
+          expect(own.outcome?.pushed).toBe(true);
+          // And someone edits another next-wave bot's file by hand in Git: its staged file is
+          // still what the render gives, but its staged diff entry compared with the old file.
+          const clone = uniq('clone');
+          git(tmp, 'clone', '-q', '-b', 'main', repo, clone);
+          const files = git(clone, 'ls-files', 'dist/bots').split('\n');
+          const fileOf = (id: string) => files.find((f) => path.posix.basename(f) === `bot-${id}.yaml`);
+          const other = (fleet.bots as Json[]).find((d) => d !== next && fileOf(d.id) && waveOfBot(st, d.id) === st.current + 1)!;
+          const rel = fileOf(other.id)!;
+          const file = path.join(clone, rel);
+          fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/image: rt:1/g, 'image: rt:by-hand'));
+          git(clone, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-am', 'by hand');
+          git(clone, 'push', '-q', 'origin', 'HEAD:main');
+        }
+        clock += 61_000;
+        const want = await b(fleet, 'rt:2');
+        const r = await a(fleet, 'rt:2');
+        if (r.rollout?.action?.type !== 'commit-wave') continue;
+        expect(want.rollout?.action?.type).toBe('commit-wave');
+        expect(r.diff.entries).toEqual(want.diff.entries);
+        expect(r.message).toEqual(want.message);
+        // B, run again now, finds Git already holds exactly what it renders.
+        expect((await b(fleet, 'rt:2')).diff.entries).toEqual([]);
+        commitsChecked++;
+      }
+      expect(state().status).toBe('done');
+      expect(commitsChecked).toBe(3);
+      const tree = await readTreeFromGit(repo, 'main', 'dist');
+      const changed = [...tree].find(([p, t]) => p.startsWith('bots/') && t.includes('STAGED-AND-CHANGED'));
+      expect(changed?.[1]).toContain('image: rt:2');
+      expect([...tree].some(([, t]) => t.includes('rt:by-hand'))).toBe(false);
+    });
+
+    test('a stage is used only for its own generation and wave, and is gone with its ref once the rollout ends', async () => {
+      const wd = uniq('wd');
+      const cache = { dir: uniq('cache') };
+      const go = (image: string, extra: Partial<RolloutOptions> = {}) => {
+        const file = uniq('fleet') + '.json';
+        writeFleetFile(file, docs);
+        return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache, rollout: { ...ro(true), ...extra } });
+      };
+      await go('rt:1');
+      await go('rt:2');
+      clock += 1000;
+      const poll = await go('rt:2');
+      expect(poll.staged).toBeGreaterThan(0);
+      const manifest = JSON.parse(fs.readFileSync(path.join(stageDir(wd), 'stage.json'), 'utf8'));
+      expect(manifest).toMatchObject({ wave: 1, generation: state().to.generation });
+      expect(git(wd, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toMatch(/^[0-9a-f]{40}$/);
+      // The staged objects are not in the remote: the stage ref stays local.
+      expect(() => git(repo, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toThrow();
+
+      // Superseded by another image: the staged rt:2 files must not reach the new rollout's waves.
+      const sup = await go('rt:3', { supersede: true });
+      expect(sup.rollout?.action?.type).toBe('commit-wave');
+      for (let step = 0; step < 12 && state().status === 'rolling'; step++) {
+        clock += 1000;
+        await go('rt:3');
+        clock += 61_000;
+        await go('rt:3');
+      }
+      expect(state().status).toBe('done');
+      const imgs = new Set([...(await readTreeFromGit(repo, 'main', 'dist'))].filter(([p]) => p.startsWith('bots/') && p.endsWith('.yaml')).map(([, t]) => /image: (\S+)/.exec(t)![1]));
+      expect(imgs).toEqual(new Set(['rt:3']));
+      clock += 1000;
+      await go('rt:3'); // done: the stage goes
+      expect(fs.existsSync(stageDir(wd))).toBe(false);
+      expect(() => git(wd, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toThrow();
+    });
+
+    test('rollout.stage: false in the platform config stages nothing', async () => {
+      const wd = uniq('wd');
+      const go = (image: string) => {
+        const file = uniq('fleet') + '.json';
+        writeFleetFile(file, docs);
+        const r = ro(true);
+        return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache: { dir: uniq('cache') }, rollout: { ...r, settings: { ...r.settings!, stage: false } } });
+      };
+      await go('rt:1');
+      await go('rt:2');
+      clock += 1000;
+      const poll = await go('rt:2');
+      expect(poll.rollout?.action?.type).toBe('wait');
+      expect(poll.staged).toBeUndefined();
+      expect(fs.existsSync(stageDir(wd))).toBe(false);
+    });
+
+    test('without credentials nothing is staged (that runner never commits the next wave)', async () => {
+      const wd = uniq('wd');
+      const go = (image: string) => {
+        const file = uniq('fleet') + '.json';
+        writeFleetFile(file, docs);
+        return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache: { dir: uniq('cache') }, rollout: { ...ro(true), health: null } });
+      };
+      await go('rt:1');
+      await go('rt:2');
+      clock += 1000;
+      const poll = await go('rt:2');
+      expect(poll.staged).toBeUndefined();
+      expect(fs.existsSync(stageDir(wd))).toBe(false);
+    });
+
+  });
 });
 
 describe('rollouts with the output cache (one working copy, as a CI runner that keeps it)', () => {
@@ -338,159 +481,6 @@ describe('rollouts with the output cache (one working copy, as a CI runner that 
       renders.mockRestore();
     }
   });
-});
-
-describe('the next wave staged during the bake', () => {
-  let repo: string;
-  let cluster: Awaited<ReturnType<typeof fakeCluster>>;
-  let clock: number;
-  beforeEach(async () => {
-    repo = bare();
-    cluster = await fakeCluster(repo, tmp);
-    clock = Date.parse('2026-12-03T10:00:00Z');
-  });
-  afterEach(() => cluster.server.close());
-  const ro = (stage: boolean): RolloutOptions => ({ settings: { ...DEFAULT_ROLLOUT, bakeSeconds: 60, timeoutSeconds: 600 }, version: '1.0.0', health: cluster.health, now: () => new Date(clock), stage });
-  const runner = (stage: boolean) => {
-    const wd = uniq('wd');
-    const cache = { dir: uniq('cache') };
-    return (fleet: FleetDocuments, image: string) => {
-      const file = uniq('fleet') + '.json';
-      writeFleetFile(file, fleet);
-      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache, rollout: ro(stage) });
-    };
-  };
-  const stageDir = (wd: string) => path.join(wd, '.git', 'fleetsynth-stage');
-
-  test('a staged wave commits the same tree, message and diff as one rendered at its turn, even after a bot\'s own change and a commit in between', async () => {
-    // Two runners take turns on one remote: A stages, B never does. Each step, both compute the
-    // same wave commit from the same Git state (B as a dry run), so what A commits must be what B would.
-    const fleet: FleetDocuments = JSON.parse(JSON.stringify(docs));
-    const a = runner(true);
-    const b = (f: FleetDocuments, image: string) => {
-      const file = uniq('fleet') + '.json';
-      writeFleetFile(file, f);
-      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: uniq('wd'), cache: { off: true }, rollout: ro(false), dryRun: true });
-    };
-    await a(fleet, 'rt:1');
-    await a(fleet, 'rt:2'); // the canary
-    let commitsChecked = 0;
-    for (let step = 0; step < 12 && state().status === 'rolling'; step++) {
-      clock += 1000;
-      const poll = await a(fleet, 'rt:2');
-      expect(poll.rollout?.action?.type).toBe('wait');
-      if (state().current < 3) expect(poll.staged).toBeGreaterThan(0);
-      if (step === 1) {
-        // Between the staging and the wave's commit: a bot of the next wave changes its own
-        // document (its staged file must not be used), and that change is committed first, so the
-        // next wave's base moved for that bot (its staged diff entry must not be used either).
-        const st = state();
-        const next = (fleet.bots as Json[]).find((d) => d.config?.enabled !== false && waveOfBot(st, d.id) === st.current + 1)!;
-        next.config.symbol = 'STAGED-AND-CHANGED';
-        const own = await a(fleet, 'rt:2');
-        expect(own.outcome?.pushed).toBe(true);
-        // And someone edits another next-wave bot's file by hand in Git: its staged file is
-        // still what the render gives, but its staged diff entry compared with the old file.
-        const clone = uniq('clone');
-        git(tmp, 'clone', '-q', '-b', 'main', repo, clone);
-        const files = git(clone, 'ls-files', 'dist/bots').split('\n');
-        const fileOf = (id: string) => files.find((f) => path.posix.basename(f) === `bot-${id}.yaml`);
-        const other = (fleet.bots as Json[]).find((d) => d !== next && fileOf(d.id) && waveOfBot(st, d.id) === st.current + 1)!;
-        const rel = fileOf(other.id)!;
-        const file = path.join(clone, rel);
-        fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/image: rt:1/g, 'image: rt:by-hand'));
-        git(clone, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-am', 'by hand');
-        git(clone, 'push', '-q', 'origin', 'HEAD:main');
-      }
-      clock += 61_000;
-      const want = await b(fleet, 'rt:2');
-      const r = await a(fleet, 'rt:2');
-      if (r.rollout?.action?.type !== 'commit-wave') continue;
-      expect(want.rollout?.action?.type).toBe('commit-wave');
-      expect(r.diff.entries).toEqual(want.diff.entries);
-      expect(r.message).toEqual(want.message);
-      // B, run again now, finds Git already holds exactly what it renders.
-      expect((await b(fleet, 'rt:2')).diff.entries).toEqual([]);
-      commitsChecked++;
-    }
-    expect(state().status).toBe('done');
-    expect(commitsChecked).toBe(3);
-    const tree = await readTreeFromGit(repo, 'main', 'dist');
-    const changed = [...tree].find(([p, t]) => p.startsWith('bots/') && t.includes('STAGED-AND-CHANGED'));
-    expect(changed?.[1]).toContain('image: rt:2');
-    expect([...tree].some(([, t]) => t.includes('rt:by-hand'))).toBe(false);
-  });
-
-  test('a stage is used only for its own generation and wave, and is gone with its ref once the rollout ends', async () => {
-    const wd = uniq('wd');
-    const cache = { dir: uniq('cache') };
-    const go = (image: string, extra: Partial<RolloutOptions> = {}) => {
-      const file = uniq('fleet') + '.json';
-      writeFleetFile(file, docs);
-      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache, rollout: { ...ro(true), ...extra } });
-    };
-    await go('rt:1');
-    await go('rt:2');
-    clock += 1000;
-    const poll = await go('rt:2');
-    expect(poll.staged).toBeGreaterThan(0);
-    const manifest = JSON.parse(fs.readFileSync(path.join(stageDir(wd), 'stage.json'), 'utf8'));
-    expect(manifest).toMatchObject({ wave: 1, generation: state().to.generation });
-    expect(git(wd, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toMatch(/^[0-9a-f]{40}$/);
-    // The staged objects are not in the remote: the stage ref stays local.
-    expect(() => git(repo, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toThrow();
-
-    // Superseded by another image: the staged rt:2 files must not reach the new rollout's waves.
-    const sup = await go('rt:3', { supersede: true });
-    expect(sup.rollout?.action?.type).toBe('commit-wave');
-    for (let step = 0; step < 12 && state().status === 'rolling'; step++) {
-      clock += 1000;
-      await go('rt:3');
-      clock += 61_000;
-      await go('rt:3');
-    }
-    expect(state().status).toBe('done');
-    const imgs = new Set([...(await readTreeFromGit(repo, 'main', 'dist'))].filter(([p]) => p.startsWith('bots/') && p.endsWith('.yaml')).map(([, t]) => /image: (\S+)/.exec(t)![1]));
-    expect(imgs).toEqual(new Set(['rt:3']));
-    clock += 1000;
-    await go('rt:3'); // done: the stage goes
-    expect(fs.existsSync(stageDir(wd))).toBe(false);
-    expect(() => git(wd, 'rev-parse', '--verify', '-q', 'refs/fleetsynth/stage')).toThrow();
-  });
-
-  test('rollout.stage: false in the platform config stages nothing', async () => {
-    const wd = uniq('wd');
-    const go = (image: string) => {
-      const file = uniq('fleet') + '.json';
-      writeFleetFile(file, docs);
-      const r = ro(true);
-      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache: { dir: uniq('cache') }, rollout: { ...r, settings: { ...r.settings!, stage: false } } });
-    };
-    await go('rt:1');
-    await go('rt:2');
-    clock += 1000;
-    const poll = await go('rt:2');
-    expect(poll.rollout?.action?.type).toBe('wait');
-    expect(poll.staged).toBeUndefined();
-    expect(fs.existsSync(stageDir(wd))).toBe(false);
-  });
-
-  test('without credentials nothing is staged (that runner never commits the next wave)', async () => {
-    const wd = uniq('wd');
-    const go = (image: string) => {
-      const file = uniq('fleet') + '.json';
-      writeFleetFile(file, docs);
-      return publish({ source: openSource(file), settings: settingsWith(image), repo, workDir: wd, cache: { dir: uniq('cache') }, rollout: { ...ro(true), health: null } });
-    };
-    await go('rt:1');
-    await go('rt:2');
-    clock += 1000;
-    const poll = await go('rt:2');
-    expect(poll.staged).toBeUndefined();
-    expect(fs.existsSync(stageDir(wd))).toBe(false);
-  });
-
-  const state = () => parseRolloutState(git(repo, 'show', `main:dist/${ROLLOUT_FILE}`));
 });
 
 test('publish --wait killed (kill -9) mid-rollout: the next runner, in the same working copy, resumes from Git; no wave is committed twice', async () => {
