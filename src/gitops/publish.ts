@@ -13,7 +13,7 @@ import { DiffEntry, FleetDiff, diffTrees, readTreeFromDir } from './diff';
 import { diffWritten } from './diff-written';
 import { RolloutOptions, RolloutPlan, planRollout, planRolloutFrom, readRolloutState, rolloutCommitSubject, writeRolloutState } from './rollout/plan';
 import { ROLLOUT_FILE } from './rollout/state';
-import { CACHE_MIN_BATCH, CacheOptions, OutputCache, settingsId } from '../synth/cache';
+import { CACHE_MIN_BATCH, CacheOptions, OutputCache, docPart, settingsId } from '../synth/cache';
 import { ExistingBotFile, isManagedFile, listBotFiles } from '../synth/writer';
 import { previewRollout } from './rollout/preview';
 import { keyedGroups, synthesizeGroups } from '../synth/groups';
@@ -175,14 +175,12 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
   // whose files the output cache vouches for (their files are on disk as the render would write them).
   const plainFleet = opts.dryRun ? buildFleet(docs, modelOptions(opts.settings)) : undefined;
 
-  let last: { diff: FleetDiff; synth: SynthResult; message: string | null } | undefined;
+  let last: { diff: FleetDiff; synth: SynthResult; message: string | null; fromStage: number } | undefined;
   let lastPlan: RolloutPlan | undefined;
-  let lastInstalled = 0;
   const render = async (outDir: string, write: boolean, changes?: RenderChanges) => {
     opts.onProgress?.({ phase: 'prepare' });
     const prepared: Prepared = write ? await prepareRender(docs, outDir, opts, ws.stageDir) : { fleet: plainFleet!, plan: opts.rollout && !opts.onlyIds ? await planRollout(outDir, plainFleet!, opts.settings, opts.rollout) : undefined };
     const { fleet, plan, cache, reuse, installed } = prepared;
-    lastInstalled = installed?.blobs.size ?? 0;
     const bots = allBotIds(fleet).size;
     opts.onProgress?.({ phase: 'render', bots });
     // Rendered n of N (a group of a rollout counts its own bots).
@@ -223,7 +221,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     const diff: FleetDiff = preview ? { ...compared, rollout: preview } : compared;
     // When writing, the index decides whether there is a commit (shard markers count too).
     const message = write || diff.entries.length > 0 || plan?.action ? commitMessage(diff, opts.message ?? rolloutCommitSubject(plan), plan?.notes) : null;
-    last = { diff, synth, message };
+    last = { diff, synth, message, fromStage: installed?.blobs.size ?? 0 };
     return { message, refusal };
   };
 
@@ -272,7 +270,7 @@ export async function publish(opts: PublishOptions): Promise<PublishResult> {
     exitCode: r.synth.errors.length > 0 || lastPlan?.state.status === 'halted' ? 1 : 0,
     ...(lastPlan ? { rollout: lastPlan } : {}),
     ...(staging.staged !== undefined ? { staged: staging.staged } : {}),
-    ...(lastInstalled ? { fromStage: lastInstalled } : {}),
+    ...(r.fromStage ? { fromStage: r.fromStage } : {}),
   };
 }
 
@@ -298,7 +296,6 @@ async function stageWhileBaking(ws: GitWorkspace, docs: FleetDocuments, plan: Ro
 function stagingOn(ro: RolloutOptions): boolean {
   return ro.stage !== false && ro.settings?.stage !== false;
 }
-
 
 /**
  * Managed bot files the render would remove: in the output root, not rendered, not of a failed
@@ -366,7 +363,7 @@ async function prepareRender(docs: FleetDocuments, outDir: string, opts: Publish
   const stage = plan?.action?.type === 'commit-wave' && opts.rollout && stagingOn(opts.rollout) ? readStage(stageDir) : undefined;
   if (plan && stageFits(stage, plan.state, plan.state.current, plan.groups[0].settings)) {
     installed = installStage(stage!, stageDir, outDir, cache, runKeys);
-    for (const b of stage!.bots) if (installed.blobs.has(b.relPath)) seen.delete(b.key.slice(b.key.lastIndexOf(':') + 1));
+    for (const b of stage!.bots) if (installed.blobs.has(b.relPath)) seen.delete(docPart(b.key));
     if (installed.blobs.size === 0) installed = undefined;
   }
   const groups = plan?.groups ?? [{ settings: opts.settings, ids: allBotIds(first) }];

@@ -430,7 +430,7 @@ export function settingsId(settings: RenderSettings): string {
 }
 
 /** The document part of an entry key (`<settings id>:<document hash>`). */
-function docPart(key: string): string {
+export function docPart(key: string): string {
   return key.slice(key.indexOf(':') + 1);
 }
 
