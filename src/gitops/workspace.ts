@@ -200,6 +200,8 @@ export class GitWorkspace {
   private readonly remote: string;
   private readonly config: string[];
   private checkedOut = false;
+  /** Set while a render runs on a branch that has no commit yet. */
+  private renderingOnEmpty = false;
   /** Tree of the remote-tracking commit, as last read by refs(). */
   private tipTree?: { readonly commit: string; readonly tree: string };
 
@@ -295,12 +297,16 @@ export class GitWorkspace {
         try {
           this.assertPlainOutputRoot();
           opts.onPhase?.('render');
+          // The index of a new branch is empty (sync resets it): readBase need not ask git.
+          this.renderingOnEmpty = tip === '';
           message = await render(this.outDir, changes);
         } catch (e) {
+          this.renderingOnEmpty = false;
           await prepacked?.catch(() => undefined);
           await this.resetFully(tip);
           throw e;
         }
+        this.renderingOnEmpty = false;
         if (message === null) {
           await prepacked?.catch(() => undefined);
           await this.undoRender(tip, reports ? reported : undefined);
@@ -430,7 +436,8 @@ export class GitWorkspace {
    */
   async readBase(relPaths: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    if (relPaths.length === 0) return out;
+    // A render on a branch that does not exist yet (a first publish): nothing is committed.
+    if (relPaths.length === 0 || this.renderingOnEmpty) return out;
     const texts = await catFiles(this.workDir, relPaths.map((p) => `:${this.repoRelative(p)}`));
     relPaths.forEach((p, i) => {
       const t = texts[i];
