@@ -45,17 +45,29 @@ export function prepareWorkDir(label: string): { dir: string; disk: DiskState } 
     }
   }
   if (removed) markCleanup();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${label}-`));
+  const state = waitForQuietDisk(dir);
+  return { dir, disk: { ...state, waitedMs: performance.now() - t0 } };
+}
+
+/**
+ * Waits until the last cleanup's recently-deleted window has passed and creating files is cheap
+ * again (probed in `dir`); a benchmark that runs several programs calls it between them when
+ * one removed many files (bench:serve's own directory).
+ */
+export function waitForQuietDisk(dir: string): DiskState {
+  const t0 = performance.now();
   const since = Date.now() - markTime();
   if (since < WINDOW_MS) sleep(WINDOW_MS - since);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${label}-`));
-  let state = probeDisk(path.join(dir, 'probe-0'));
+  const probes = fs.mkdtempSync(path.join(dir, 'probe-'));
+  let state = probeDisk(path.join(probes, '0'));
   for (let attempt = 1; attempt < 12 && !state.quiet; attempt++) {
     // Someone else deleted many files: let their window pass.
     spawnSync('sync');
     sleep(10_000);
-    state = probeDisk(path.join(dir, `probe-${attempt}`));
+    state = probeDisk(path.join(probes, String(attempt)));
   }
-  return { dir, disk: { ...state, waitedMs: performance.now() - t0 } };
+  return { ...state, waitedMs: performance.now() - t0 };
 }
 
 /** Times creating 3,000 small files in a new directory `dir`. */

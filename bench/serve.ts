@@ -26,6 +26,7 @@ import { DEFAULT_SETTINGS } from '../src/settings';
 import { MongoSource } from '../src/source';
 import { generateFleet } from '../src/testing/fleet-gen';
 import { MongoWireServer } from '../test/support/mongo-wire-server';
+import { removeWorkDir } from './disk';
 
 const TARGET_P50_MS = 500;
 const NATS_URL = process.env.NATS_URL || '127.0.0.1:4222';
@@ -256,7 +257,7 @@ async function main(): Promise<void> {
     await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
     await mongo.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeWorkDir(dir);
   }
 }
 
