@@ -205,9 +205,11 @@ function runSize(n: number, args: Args, work: string): SizeResult {
   // The base is the same fleet as a repository with rollouts off holds it (publish's files carry
   // the rollout's generation annotation): the diff then shows the image change alone, as its
   // reviewer sees it, not also that annotation removed from every bot. Not measured.
+  // No automatic gc (it would run in the background during the rows); packed as a clone is.
   fleetsynth(work, clone, ['synth', ...source, '--out', 'dist', '--config', noRollout]);
   git(clone, 'add', '-A', 'dist');
-  git(clone, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '-m', 'rollouts off');
+  git(clone, '-c', 'gc.auto=0', '-c', 'maintenance.auto=false', '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '-m', 'rollouts off');
+  git(clone, 'repack', '-a', '-d', '-q');
   const diffImage = repeat('diff, runtime image', () =>
     fleetsynth(work, clone, ['diff', ...source, '--base', 'HEAD', '--out', 'dist', '--runtime-image', 'ghcr.io/the0/runtime:bench-new', '--config', noRollout], [0, 2]),
   );
