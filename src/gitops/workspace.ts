@@ -301,12 +301,12 @@ export class GitWorkspace {
           this.renderingOnEmpty = tip === '';
           message = await render(this.outDir, changes);
         } catch (e) {
-          this.renderingOnEmpty = false;
           await prepacked?.catch(() => undefined);
           await this.resetFully(tip);
           throw e;
+        } finally {
+          this.renderingOnEmpty = false;
         }
-        this.renderingOnEmpty = false;
         if (message === null) {
           await prepacked?.catch(() => undefined);
           await this.undoRender(tip, reports ? reported : undefined);
