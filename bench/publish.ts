@@ -142,9 +142,12 @@ interface SizeResult {
 function runSize(n: number, args: Args, work: string): SizeResult {
   const dir = path.join(work, `n${n}`);
   fs.mkdirSync(dir);
+  const quiet = (before: string) => {
+    const disk = waitForQuietDisk(dir);
+    if (!disk.quiet) console.warn(`warning: creating files is slow before the ${n} ${before} (${disk.usPerCreate.toFixed(0)} µs each): results include it`);
+  };
   // The previous size's bench:serve removed its directory: its window passes before any row here.
-  const disk = waitForQuietDisk(dir);
-  if (!disk.quiet) console.warn(`warning: creating files is slow before the ${n} rows (${disk.usPerCreate.toFixed(0)} µs each): results include it`);
+  quiet('rows');
   const docs = generateFleet(n, 42);
   const fleetFile = path.join(dir, 'fleet.json');
   fs.writeFileSync(fleetFile, JSON.stringify(docs));
@@ -232,7 +235,7 @@ function runSize(n: number, args: Args, work: string): SizeResult {
   git(clone, '-c', 'gc.auto=0', '-c', 'maintenance.auto=false', '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '-m', 'rollouts off');
   git(clone, 'repack', '-a', '-d', '-q');
   // That rewrote 9,000 files and removed as many loose objects: their window passes first.
-  waitForQuietDisk(dir);
+  quiet('diff rows');
   // The diff's own baseline: synths of the same fleet (new directories) by turns with it.
   const [synthBesideDiff, diffImage] = alternate(
     'synth, empty dir',
